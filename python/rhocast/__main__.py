@@ -1,0 +1,5 @@
+import sys
+
+from rhocast.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``rhocast`` command line, one module each (see :mod:`rhocast.cli`)."""

@@ -1,0 +1,90 @@
+"""Density fitting of a density matrix onto an auxiliary basis (METHOD.md section 2).
+
+Coulomb metric (RI-V): c = J^-1 b, J_PQ = (P|1/r12|Q), b_P = sum_{mu nu} (mu nu|P) D_{mu nu}.
+Overlap metric:        c = S^-1 w, S_PQ = <P|Q>,       w_P = sum_{mu nu} <mu nu P> D_{mu nu}.
+All vectors returned here are in the canonical order of :mod:`rhocast.basis`. Atomic units.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import scipy.linalg
+
+from rhocast.basis import canonical_permutation
+
+METRICS = ("coulomb", "overlap")
+_INTOR = {"coulomb": ("int3c2e", "int2c2e"), "overlap": ("int3c1e", "int1e_ovlp")}
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
+
+
+def projections(mol, auxmol, dm: np.ndarray, metric: str = "coulomb",
+                max_memory_mb: float = 500.0) -> np.ndarray:
+    """b_P = sum_{mu nu} (mu nu|P) D_{mu nu} (coulomb) or <mu nu P> D_{mu nu} (overlap), canonical order.
+
+    ``dm`` is the total (spin-summed) density matrix, shape (nao, nao). The three-centre integrals
+    are computed in batches of auxiliary shells so that memory stays below ``max_memory_mb``.
+    """
+    from pyscf import lib
+    from pyscf.df.incore import aux_e2
+
+    _check_metric(metric)
+    dm = np.asarray(dm)
+    # s2ij packing stores each (mu >= nu) pair once: double the off-diagonal of D to compensate.
+    dm_tril = lib.pack_tril(dm + dm.T - np.diag(np.diag(dm)))
+    npair = dm_tril.size
+    b = np.empty(auxmol.nao)
+    ao_loc = auxmol.ao_loc
+    per_function = max(1, int(max_memory_mb * 1e6 / 8 / npair))
+    s0 = 0
+    while s0 < auxmol.nbas:
+        s1 = s0 + 1
+        while s1 < auxmol.nbas and ao_loc[s1 + 1] - ao_loc[s0] <= per_function:
+            s1 += 1
+        ints = aux_e2(mol, auxmol, _INTOR[metric][0], aosym="s2ij",
+                      shls_slice=(0, mol.nbas, 0, mol.nbas, s0, s1))
+        b[ao_loc[s0]:ao_loc[s1]] = dm_tril @ ints
+        s0 = s1
+    return b[canonical_permutation(auxmol)]
+
+
+def metric_matrix(auxmol, metric: str = "coulomb") -> np.ndarray:
+    """J (coulomb) or S (overlap) of the auxiliary basis, canonical order, shape (naux, naux)."""
+    _check_metric(metric)
+    p = canonical_permutation(auxmol)
+    return auxmol.intor(_INTOR[metric][1])[np.ix_(p, p)]
+
+
+def function_integrals(auxmol) -> np.ndarray:
+    """q_P = integral of phi_P over space, canonical order (non-zero only for s functions)."""
+    q = np.zeros(auxmol.nao)
+    for ib in range(auxmol.nbas):
+        if auxmol.bas_angular(ib) != 0:
+            continue
+        exps = auxmol.bas_exp(ib)
+        ctr = auxmol._libcint_ctr_coeff(ib)  # includes normalisation: phi = sum_k c_k e^{-a r^2} Y_00
+        start = auxmol.ao_loc[ib]
+        q[start:start + ctr.shape[1]] = ((np.pi / exps) ** 1.5 / np.sqrt(4 * np.pi)) @ ctr
+    return q[canonical_permutation(auxmol)]
+
+
+def fit_density(mol, auxmol, dm: np.ndarray, metric: str = "coulomb",
+                n_electrons: Optional[float] = None) -> np.ndarray:
+    """Fitted coefficients c (canonical order) of the density of ``dm``.
+
+    With ``n_electrons`` the fit is constrained to integrate to exactly that many electrons
+    (a Lagrange multiplier on q^T c, in the same metric).
+    """
+    b = projections(mol, auxmol, dm, metric)
+    m = metric_matrix(auxmol, metric)
+    factor = scipy.linalg.cho_factor(m)
+    c = scipy.linalg.cho_solve(factor, b)
+    if n_electrons is not None:
+        q = function_integrals(auxmol)
+        mq = scipy.linalg.cho_solve(factor, q)
+        c = c + mq * (n_electrons - q @ c) / (q @ mq)
+    return c
