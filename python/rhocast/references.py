@@ -1,0 +1,232 @@
+"""Reference densities: DFT with PySCF and the density fit onto the auxiliary basis (METHOD.md section 2).
+
+``compute_references`` is resumable: each finished structure is committed atomically to the output
+file (see :mod:`rhocast.dataset`), and a rerun of the same command skips what is there.
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from rhocast import dataset as store
+from rhocast.basis import default_auxbasis
+from rhocast.density_fitting import METRICS, fit_density, function_integrals
+from rhocast.structures import (StructureError, StructureSource, charge_and_spin, describe, read_structures,
+                                structure_hash, to_pyscf_mol, validate_structure)
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """How references are computed; stored in the dataset and compared on append."""
+
+    xc: str = "pbe"
+    basis: str = "def2-svp"
+    auxbasis: Optional[str] = None  # None: PySCF's JK-fit partner of ``basis``
+    metric: str = "coulomb"
+    grid_level: int = 3
+    conv_tol: float = 1e-9
+    max_cycle: int = 100
+    density_fit_scf: bool = False
+    constrain_electrons: bool = False
+
+    def resolved(self) -> "ReferenceSettings":
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, not {self.metric!r}")
+        aux = self.auxbasis or default_auxbasis(self.basis)
+        return ReferenceSettings(**{**asdict(self), "auxbasis": aux, "xc": self.xc.lower()})
+
+
+def run_scf(atoms, settings: ReferenceSettings):
+    """Converged (or not) PySCF RKS/UKS of a molecule; returns the mean-field object and its cycle count."""
+    from pyscf import dft
+
+    mol = to_pyscf_mol(atoms, settings.basis)
+    mf = dft.RKS(mol) if mol.spin == 0 else dft.UKS(mol)
+    mf.xc = settings.xc
+    mf.grids.level = settings.grid_level
+    mf.conv_tol = settings.conv_tol
+    mf.max_cycle = settings.max_cycle
+    if settings.density_fit_scf:
+        mf = mf.density_fit(auxbasis=settings.auxbasis)
+    cycles = []
+    mf.callback = lambda env: cycles.append(env["cycle"])
+    mf.kernel()
+    return mf, len(cycles)
+
+
+def energy_components(mf) -> dict[str, float]:
+    """SCF total energy and its components (Hartree)."""
+    dm = mf.make_rdm1()
+    dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
+    mol = mf.mol
+    e = {"total": float(mf.e_tot), "nuclear_repulsion": float(mol.energy_nuc()),
+         "kinetic": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_kin"), dm_total)),
+         "electron_nuclear": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_nuc"), dm_total))}
+    e["hartree"] = float(mf.scf_summary["coul"])
+    e["xc"] = float(mf.scf_summary["exc"])
+    return e
+
+
+def fitting_floor(mf, auxmol, coefficients: np.ndarray, block: int = 4000) -> dict[str, float]:
+    """Error of the fitted density against the SCF density on the SCF's DFT grid.
+
+    relative_l2 = 100 ||rho_fit - rho_scf|| / ||rho_scf||, nmae = 100 int |rho_fit - rho_scf| / N_e
+    (both percent), and the fitted electron count q^T c. Points are processed in blocks of ``block``.
+    """
+    from pyscf.dft import numint
+
+    from rhocast.basis import from_canonical
+
+    dm = mf.make_rdm1()
+    dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
+    c = from_canonical(auxmol, coefficients)
+    grids = mf.grids
+    if grids.coords is None:
+        grids.build()
+    sq_err = sq_ref = abs_err = 0.0
+    for p0 in range(0, grids.weights.size, block):
+        coords, w = grids.coords[p0:p0 + block], grids.weights[p0:p0 + block]
+        rho = numint.eval_rho(mf.mol, numint.eval_ao(mf.mol, coords), dm_total)
+        diff = numint.eval_ao(auxmol, coords) @ c - rho
+        sq_err += w @ diff**2
+        sq_ref += w @ rho**2
+        abs_err += w @ np.abs(diff)
+    return {"relative_l2": 100 * float(np.sqrt(sq_err / sq_ref)),
+            "nmae": 100 * float(abs_err / mf.mol.nelectron),
+            "n_electrons_fit": float(function_integrals(auxmol) @ coefficients)}
+
+
+def reference_record(atoms, settings: ReferenceSettings) -> dict:
+    """Everything stored for one structure: SCF, fit, floor (settings must be resolved)."""
+    t0 = time.perf_counter()
+    mf, iterations = run_scf(atoms, settings)
+    from rhocast.basis import AuxiliaryBasis
+
+    auxmol = AuxiliaryBasis(settings.auxbasis, set(atoms.numbers)).make_auxmol(mf.mol)
+    dm = mf.make_rdm1()
+    dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
+    n_el = mf.mol.nelectron
+    c = fit_density(mf.mol, auxmol, dm_total, settings.metric,
+                    n_electrons=n_el if settings.constrain_electrons else None)
+    charge, spin = charge_and_spin(atoms)
+    return {"atoms": atoms, "hash": structure_hash(atoms), "charge": charge, "spin": spin,
+            "converged": bool(mf.converged),
+            "reason": "" if mf.converged else f"SCF not converged in {settings.max_cycle} cycles",
+            "iterations": iterations, "n_electrons": n_el, "coefficients": c, "metric": settings.metric,
+            "energies": energy_components(mf), "floor": fitting_floor(mf, auxmol, c),
+            "wall_time": time.perf_counter() - t0}
+
+
+def _worker_init(threads: int) -> None:
+    from pyscf import lib
+
+    lib.num_threads(threads)
+
+
+def _worker(index: int, atoms, settings: ReferenceSettings):
+    try:
+        return index, reference_record(atoms, settings), None
+    except Exception as err:  # reported per structure; the others go on
+        return index, None, f"{describe(atoms, index)}: {type(err).__name__}: {err}"
+
+
+@dataclass
+class ReferenceSummary:
+    """What a run did; ``failed`` maps input index -> reason (nothing was written for those)."""
+
+    output: str
+    n_input: int
+    computed: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    not_converged: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)
+    wall_time: float = 0.0
+    floors: list = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"references -> {self.output}",
+                 f"  structures in input : {self.n_input}",
+                 f"  computed now        : {len(self.computed)}  (not converged: {len(self.not_converged)})",
+                 f"  already done        : {len(self.skipped)}",
+                 f"  failed              : {len(self.failed)}"]
+        if self.floors:
+            f = np.array(self.floors)
+            lines.append(f"  fit floor (mean)    : relative L2 {f[:, 0].mean():.3f} %, NMAE {f[:, 1].mean():.3f} %")
+        if self.computed:
+            lines.append(f"  time                : {self.wall_time:.1f} s total, "
+                         f"{self.wall_time / len(self.computed):.1f} s per structure")
+        lines += [f"  ! {reason}" for reason in self.failed.values()]
+        return "\n".join(lines)
+
+
+def compute_references(structures: StructureSource, output: Union[str, Path], *, xc: str = "pbe",
+                       basis: str = "def2-svp", auxbasis: Optional[str] = None, metric: str = "coulomb",
+                       grid_level: int = 3, conv_tol: float = 1e-9, max_cycle: int = 100,
+                       density_fit_scf: bool = False, constrain_electrons: bool = False,
+                       n_workers: int = 1, progress: bool = True) -> ReferenceSummary:
+    """Compute DFT references for ``structures`` and store them in the HDF5 file ``output``.
+
+    Resumable: structures already in ``output`` (same position, same geometry) are skipped; a file
+    written with other settings is refused. Invalid structures and failed SCFs are reported in the
+    returned summary and nothing is written for them; non-converged SCFs are stored and flagged.
+    ``n_workers`` processes share the cores (threads per worker = cores // workers).
+    """
+    from tqdm.auto import tqdm
+
+    settings = ReferenceSettings(xc, basis, auxbasis, metric, grid_level, conv_tol, max_cycle,
+                                 density_fit_scf, constrain_electrons).resolved()
+    atoms_list = read_structures(structures)
+    for a in atoms_list:
+        if a.pbc.any():
+            raise ValueError(f"{describe(a)} is periodic: periodic references are not supported yet")
+    output = Path(output)
+    done = store.open_for_append(output, asdict(settings))
+    summary = ReferenceSummary(str(output), len(atoms_list))
+    pending = []
+    for i, a in enumerate(atoms_list):
+        if i in done:
+            if done[i] != structure_hash(a):
+                raise ValueError(f"{describe(a, i)} differs from the structure stored at that position in "
+                                 f"{output}: this is another input; write to a new file")
+            summary.skipped.append(i)
+            continue
+        try:
+            validate_structure(a, i, basis=settings.basis, auxbasis=settings.auxbasis)
+        except StructureError as err:
+            summary.failed[i] = str(err)
+            continue
+        pending.append(i)
+
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(pending), desc="references", unit="structure", disable=not progress)
+
+    def commit(index, record, error):
+        if error is not None:
+            summary.failed[index] = error
+        else:
+            store.append_structure(output, index, record)
+            summary.computed.append(index)
+            summary.floors.append((record["floor"]["relative_l2"], record["floor"]["nmae"]))
+            if not record["converged"]:
+                summary.not_converged.append(index)
+        bar.update()
+
+    n_workers = max(1, min(n_workers, len(pending)))
+    if n_workers == 1:
+        for i in pending:
+            commit(*_worker(i, atoms_list[i], settings))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // n_workers)
+        with ProcessPoolExecutor(n_workers, initializer=_worker_init, initargs=(threads,)) as pool:
+            futures = [pool.submit(_worker, i, atoms_list[i], settings) for i in pending]
+            for fut in as_completed(futures):
+                commit(*fut.result())
+    bar.close()
+    summary.wall_time = time.perf_counter() - t0
+    return summary

@@ -1,0 +1,147 @@
+"""Structures in (ase.Atoms, Angstrom): reading, validation and conversion to PySCF.
+
+Charge and spin (2S, the number of unpaired electrons, PySCF's convention) are read from
+``atoms.info["charge"]`` and ``atoms.info["spin"]``, default 0 and 0.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Iterable, Optional, Sequence, Union
+
+import numpy as np
+from ase import Atoms
+
+StructureSource = Union[str, Path, Atoms, Sequence[Atoms]]
+
+MIN_DISTANCE = 0.1  # Angstrom: closer atoms are an input error, not chemistry
+
+
+class StructureError(ValueError):
+    """A structure that cannot be computed; the message names the structure and the problem."""
+
+
+def read_structures(source: StructureSource) -> list[Atoms]:
+    """A list of ase.Atoms from a file (any format ``ase.io.read(path, ":")`` reads), an Atoms or a list."""
+    if isinstance(source, Atoms):
+        return [source]
+    if isinstance(source, (str, Path)):
+        import ase.io
+
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"no structure file {path}")
+        try:
+            structures = ase.io.read(path, ":")
+        except Exception as err:  # ase raises many types for a bad file
+            raise ValueError(f"cannot read structures from {path}: {err}") from err
+        if not structures:
+            raise ValueError(f"{path} holds no structures")
+        return list(structures)
+    structures = list(source)
+    for k, a in enumerate(structures):
+        if not isinstance(a, Atoms):
+            raise TypeError(f"structure {k} is a {type(a).__name__}, not an ase.Atoms")
+    return structures
+
+
+def charge_and_spin(atoms: Atoms) -> tuple[int, int]:
+    """(charge, 2S) from ``atoms.info``, default (0, 0)."""
+    return int(atoms.info.get("charge", 0)), int(atoms.info.get("spin", 0))
+
+
+def describe(atoms: Atoms, index: Optional[int] = None) -> str:
+    """'structure 3 (H2O)' for error messages."""
+    name = atoms.get_chemical_formula()
+    return f"structure {index} ({name})" if index is not None else f"structure {name}"
+
+
+def validate_structure(atoms: Atoms, index: Optional[int] = None, *,
+                       basis: Optional[object] = None, auxbasis: Optional[object] = None) -> None:
+    """Raise :class:`StructureError` if ``atoms`` cannot be computed.
+
+    Checks: known elements, finite coordinates, no two atoms closer than 0.1 Angstrom (minimum image
+    in periodic cells), a charge and spin consistent with the electron count, and, when given, that
+    the orbital ``basis`` (PySCF name or dict) and ``auxbasis`` cover every element.
+    """
+    who = describe(atoms, index)
+    numbers = atoms.numbers
+    if len(numbers) == 0:
+        raise StructureError(f"{who}: no atoms")
+    if np.any(numbers <= 0) or np.any(numbers > 118):
+        bad = sorted(set(atoms.get_chemical_symbols()[k] for k in np.where((numbers <= 0) | (numbers > 118))[0]))
+        raise StructureError(f"{who}: unknown element(s) {bad}")
+    pos = atoms.positions
+    if not np.all(np.isfinite(pos)) or (atoms.pbc.any() and not np.all(np.isfinite(atoms.cell.array))):
+        raise StructureError(f"{who}: coordinates contain NaN or infinity")
+    if len(atoms) > 1:
+        d = _closest_pair(atoms)
+        if d < MIN_DISTANCE:
+            raise StructureError(f"{who}: two atoms are {d:.3g} Angstrom apart (minimum {MIN_DISTANCE})")
+    charge, spin = charge_and_spin(atoms)
+    n_electrons = int(numbers.sum()) - charge
+    if n_electrons <= 0:
+        raise StructureError(f"{who}: charge {charge} leaves {n_electrons} electrons")
+    if spin < 0 or spin > n_electrons or (n_electrons - spin) % 2:
+        raise StructureError(f"{who}: {n_electrons} electrons cannot have spin 2S={spin} "
+                             f"(set atoms.info['spin'] to the number of unpaired electrons)")
+    symbols = sorted(set(atoms.get_chemical_symbols()))
+    if basis is not None:
+        _check_orbital_basis(basis, symbols, who)
+    if auxbasis is not None:
+        from rhocast.basis import AuxiliaryBasis
+
+        try:
+            AuxiliaryBasis(auxbasis if not isinstance(auxbasis, AuxiliaryBasis) else auxbasis.spec, symbols)
+        except ValueError as err:
+            raise StructureError(f"{who}: {err}") from err
+
+
+def _closest_pair(atoms: Atoms) -> float:
+    if atoms.pbc.any():
+        from ase.geometry import get_distances
+
+        _, d = get_distances(atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        d[np.diag_indices_from(d)] = np.inf
+        return float(d.min())
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(atoms.positions).query(atoms.positions, k=2)
+    return float(d[:, 1].min())
+
+
+def _check_orbital_basis(basis, symbols: Iterable[str], who: str) -> None:
+    from pyscf import gto
+
+    for s in symbols:
+        spec = basis.get(s) if isinstance(basis, dict) else basis
+        try:
+            shells = gto.basis.load(spec, s) if isinstance(spec, str) else spec
+        except Exception:
+            shells = None
+        if not shells:
+            raise StructureError(f"{who}: orbital basis {spec!r} has no functions for {s}")
+
+
+def structure_hash(atoms: Atoms) -> str:
+    """A fingerprint of numbers, positions (to 1e-8 Angstrom), cell, pbc, charge and spin."""
+    h = hashlib.sha256()
+    h.update(atoms.numbers.astype(np.int64).tobytes())
+    h.update(np.round(atoms.positions, 8).tobytes())
+    h.update(np.round(atoms.cell.array, 8).tobytes())
+    h.update(atoms.pbc.astype(np.int8).tobytes())
+    h.update(np.array(charge_and_spin(atoms), dtype=np.int64).tobytes())
+    return h.hexdigest()[:32]
+
+
+def to_pyscf_mol(atoms: Atoms, basis, charge: Optional[int] = None, spin: Optional[int] = None,
+                 verbose: int = 0):
+    """The PySCF Mole of a molecule (positions in Angstrom); charge and spin default to atoms.info."""
+    from pyscf import gto
+
+    if atoms.pbc.any():
+        raise ValueError(f"{describe(atoms)} is periodic: periodic references are not supported yet")
+    c0, s0 = charge_and_spin(atoms)
+    return gto.M(atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions)],
+                 basis=basis, charge=c0 if charge is None else charge, spin=s0 if spin is None else spin,
+                 unit="Angstrom", verbose=verbose)

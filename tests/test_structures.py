@@ -1,0 +1,57 @@
+"""Input validation: every bad structure gives a clear error that names it."""
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import molecule
+
+from rhocast.structures import StructureError, read_structures, structure_hash, validate_structure
+
+
+def test_valid_molecule_passes():
+    validate_structure(molecule("H2O"), 0, basis="sto-3g", auxbasis="def2-universal-jkfit")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Atoms("XH", positions=[[0, 0, 0], [1, 0, 0]]), "unknown element"),
+    (lambda: Atoms("H2", positions=[[0, 0, 0], [0.05, 0, 0]]), "Angstrom apart"),
+    (lambda: Atoms("H2", positions=[[0, 0, 0], [np.nan, 0, 0]]), "NaN"),
+    (lambda: Atoms("H2O", positions=[[0, 0, 0], [0.76, 0.58, 0], [-0.76, 0.58, 0]], info={"charge": 1}),
+     "spin"),
+    (lambda: Atoms("H", positions=[[0, 0, 0]]), "spin"),
+    (lambda: Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]], info={"charge": 2}), "electrons"),
+])
+def test_bad_structures_are_named(make, message):
+    with pytest.raises(StructureError, match=message) as err:
+        validate_structure(make(), 7)
+    assert "structure 7" in str(err.value)
+
+
+def test_basis_lacking_an_element():
+    with pytest.raises(StructureError, match="no functions for Xe"):
+        validate_structure(Atoms("Xe", positions=[[0, 0, 0]]), 0, basis="6-31g")
+    with pytest.raises(StructureError, match="no functions for U"):
+        validate_structure(Atoms("UO", positions=[[0, 0, 0], [1.8, 0, 0]], info={"spin": 0}), 0,
+                           auxbasis="cc-pvdz-jkfit")
+
+
+def test_periodic_minimum_image_distance():
+    a = Atoms("H2", positions=[[0, 0, 0], [2.95, 0, 0]], cell=[3, 3, 3], pbc=True)
+    with pytest.raises(StructureError, match="apart"):
+        validate_structure(a, 0)
+
+
+def test_unreadable_and_missing_files(tmp_path):
+    bad = tmp_path / "bad.xyz"
+    bad.write_text("3\ncomment\nO 0 0\n")
+    with pytest.raises(ValueError, match="cannot read structures"):
+        read_structures(bad)
+    with pytest.raises(FileNotFoundError):
+        read_structures(tmp_path / "missing.xyz")
+
+
+def test_hash_sees_geometry_charge_and_spin():
+    a = molecule("H2O")
+    b = a.copy(); b.positions[0, 0] += 1e-6
+    c = a.copy(); c.info["charge"] = 1
+    assert len({structure_hash(x) for x in (a, b, c)}) == 3
+    assert structure_hash(a) == structure_hash(a.copy())
