@@ -136,12 +136,17 @@ def structure_hash(atoms: Atoms) -> str:
 
 def to_pyscf_mol(atoms: Atoms, basis, charge: Optional[int] = None, spin: Optional[int] = None,
                  verbose: int = 0):
-    """The PySCF Mole of a molecule (positions in Angstrom); charge and spin default to atoms.info."""
+    """The PySCF Mole of a molecule; charge and spin default to atoms.info.
+
+    Positions are converted to Bohr with ASE's constant, the one every rhocast module uses (PySCF's
+    own Angstrom conversion differs in the tenth digit).
+    """
+    from ase.units import Bohr
     from pyscf import gto
 
     if atoms.pbc.any():
         raise ValueError(f"{describe(atoms)} is periodic: periodic references are not supported yet")
     c0, s0 = charge_and_spin(atoms)
-    return gto.M(atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions)],
+    return gto.M(atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions / Bohr)],
                  basis=basis, charge=c0 if charge is None else charge, spin=s0 if spin is None else spin,
-                 unit="Angstrom", verbose=verbose)
+                 unit="Bohr", verbose=verbose)
