@@ -1,0 +1,51 @@
+#include <pybind11/eigen.h>
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+
+#include "registry.hpp"
+#include "rhocast/lambda_soap.hpp"
+
+namespace py = pybind11;
+using rhocast::LambdaSoap;
+using rhocast::LambdaSoapSettings;
+
+RHOCAST_BINDING(lambda_soap) {
+    py::class_<LambdaSoap>(m, "LambdaSoap")
+        .def(py::init([](std::vector<int> species, double cutoff, int max_radial, int max_angular, int max_lambda,
+                         double atomic_width, double cutoff_width) {
+                 return LambdaSoap(LambdaSoapSettings{cutoff, max_radial, max_angular, max_lambda, atomic_width,
+                                                      cutoff_width, std::move(species)});
+             }),
+             py::arg("species"), py::arg("cutoff"), py::arg("max_radial"), py::arg("max_angular"),
+             py::arg("max_lambda"), py::arg("atomic_width"), py::arg("cutoff_width"))
+        .def("n_features", &LambdaSoap::n_features, py::arg("lambda_"))
+        .def("radial_integrals", &LambdaSoap::radial_integrals, py::arg("l"), py::arg("r"))
+        .def_static("real_clebsch_gordan", &LambdaSoap::real_clebsch_gordan, py::arg("l1"), py::arg("l2"),
+                    py::arg("lambda_"))
+        .def("compute",
+             [](const LambdaSoap& soap, const std::vector<int>& numbers, const Eigen::MatrixXd& positions,
+                std::optional<Eigen::Matrix3d> cell, const std::vector<int>& centers) {
+                 std::vector<rhocast::LambdaBlock> blocks;
+                 {
+                     py::gil_scoped_release release;
+                     blocks = soap.compute(numbers, positions, cell ? &*cell : nullptr, centers);
+                 }
+                 py::dict out;
+                 for (const auto& b : blocks) {
+                     const py::ssize_t n = static_cast<py::ssize_t>(b.data.size()), nm = 2 * b.lambda + 1,
+                                       nf = soap.n_features(b.lambda);
+                     py::array_t<double> a({n, nm, nf});
+                     auto r = a.mutable_unchecked<3>();
+                     for (py::ssize_t k = 0; k < n; ++k)
+                         for (py::ssize_t mu = 0; mu < nm; ++mu)
+                             for (py::ssize_t f = 0; f < nf; ++f) r(k, mu, f) = b.data[k](mu, f);
+                     out[py::int_(b.lambda)] = a;
+                 }
+                 return out;
+             },
+             py::arg("numbers"), py::arg("positions"), py::arg("cell") = py::none(),
+             py::arg("centers") = std::vector<int>{},
+             "{lambda: array (n_centers, 2 lambda + 1, n_features)}; cell rows = lattice vectors.");
+}

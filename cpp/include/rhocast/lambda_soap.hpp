@@ -1,0 +1,78 @@
+// lambda-SOAP equivariant descriptors (METHOD.md section 3).
+//
+// For a centre i and neighbour species a:  c_i^{a n l m} = sum_j f_c(r_ij) I_nl(r_ij) Y_lm(r_ij / |r_ij|)
+// over neighbours j != i within the cutoff, I_nl the radial integral of a Gaussian atomic density
+// (width sigma) against an orthonormalised GTO radial basis on [0, r_c], tabulated once and splined.
+// The power spectrum of order lambda:
+//   p_i^{lambda mu}(q1 l1, q2 l2) = sum_{m1 m2} C^{lambda mu}_{l1 m1, l2 m2} c_i^{q1 l1 m1} c_i^{q2 l2 m2},
+// q = (a, n), with l1 + l2 + lambda even (proper tensors). Symmetric pairs are stored once and
+// weighted by sqrt(2), so dot products equal those of the full ordered spectrum. Each (atom, lambda)
+// block is normalised to unit Frobenius norm over all mu and features.
+#pragma once
+
+#include <Eigen/Dense>
+#include <vector>
+
+namespace rhocast {
+
+struct LambdaSoapSettings {
+    double cutoff = 4.0;          // same length unit as the positions
+    int max_radial = 8;           // radial functions n = 0..max_radial-1
+    int max_angular = 6;          // l = 0..max_angular of the density expansion
+    int max_lambda = 5;           // lambda = 0..max_lambda of the output
+    double atomic_width = 0.3;    // sigma of the atomic Gaussians
+    double cutoff_width = 0.5;    // width of the cosine switching at the cutoff
+    std::vector<int> species;     // neighbour species (atomic numbers), fixed at construction
+};
+
+// Features of one lambda for a set of centres: data[k] is the (2 lambda + 1) x n_features block of
+// centre k.
+struct LambdaBlock {
+    int lambda = 0;
+    std::vector<Eigen::MatrixXd> data;
+};
+
+class LambdaSoap {
+public:
+    explicit LambdaSoap(LambdaSoapSettings settings);
+
+    const LambdaSoapSettings& settings() const { return settings_; }
+    int n_features(int lambda) const { return static_cast<int>(pairs_[lambda].size()); }
+
+    // Features of `centers` (all atoms when empty) of one structure. positions (n, 3); cell rows are
+    // lattice vectors, nullptr for a molecule. Returns one block per lambda = 0..max_lambda.
+    std::vector<LambdaBlock> compute(const std::vector<int>& numbers,
+                                     const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                     const Eigen::Matrix3d* cell,
+                                     const std::vector<int>& centers = {}) const;
+
+    // Real-basis Clebsch-Gordan coefficients C^{lambda mu}_{l1 m1, l2 m2}: cg[mu](m1, m2).
+    static std::vector<Eigen::MatrixXd> real_clebsch_gordan(int l1, int l2, int lambda);
+
+    // Radial integrals I_nl(r) (orthonormalised, splined) at distance r, shape (max_radial).
+    Eigen::VectorXd radial_integrals(int l, double r) const;
+
+private:
+    struct Pair {
+        int l1, l2, q1, q2;
+        double weight;
+    };
+    struct Coupling {
+        int l1, l2;
+        std::vector<Eigen::MatrixXd> cg;  // per mu
+        std::vector<int> feature_index;   // for every (q1, q2) in row-major order; -1 when not kept
+    };
+    void tabulate_radial();
+    double cutoff_function(double r) const;
+
+    LambdaSoapSettings settings_;
+    std::vector<int> species_index_;      // atomic number -> channel (or -1), up to Z = 118
+    std::vector<std::vector<Pair>> pairs_;          // per lambda: feature columns
+    std::vector<std::vector<Coupling>> couplings_;  // per lambda
+    // Radial spline: values and second derivatives on a uniform grid, per (l, n).
+    double grid_step_ = 0.0;
+    int grid_size_ = 0;
+    std::vector<Eigen::MatrixXd> spline_y_, spline_d2_;  // per l: grid_size x max_radial
+};
+
+}  // namespace rhocast

@@ -1,0 +1,307 @@
+#include "rhocast/lambda_soap.hpp"
+
+#include <cmath>
+#include <complex>
+#include <stdexcept>
+#include <string>
+
+#include "rhocast/neighbors.hpp"
+#include "rhocast/solid_harmonics.hpp"
+
+namespace rhocast {
+
+namespace {
+
+double factorial(int n) {
+    double f = 1.0;
+    for (int k = 2; k <= n; ++k) f *= k;
+    return f;
+}
+
+// Complex Clebsch-Gordan coefficient <l1 m1 l2 m2 | L M> (Racah's formula).
+double complex_cg(int l1, int m1, int l2, int m2, int L, int M) {
+    if (m1 + m2 != M || std::abs(m1) > l1 || std::abs(m2) > l2 || std::abs(M) > L) return 0.0;
+    if (L < std::abs(l1 - l2) || L > l1 + l2) return 0.0;
+    double pref = std::sqrt((2 * L + 1) * factorial(L + l1 - l2) * factorial(L - l1 + l2) *
+                            factorial(l1 + l2 - L) / factorial(l1 + l2 + L + 1));
+    pref *= std::sqrt(factorial(L + M) * factorial(L - M) * factorial(l1 - m1) * factorial(l1 + m1) *
+                      factorial(l2 - m2) * factorial(l2 + m2));
+    double sum = 0.0;
+    for (int k = 0; k <= l1 + l2 - L; ++k) {
+        const int a = l1 + l2 - L - k, b = l1 - m1 - k, c = l2 + m2 - k, d = L - l2 + m1 + k, e = L - l1 - m2 + k;
+        if (a < 0 || b < 0 || c < 0 || d < 0 || e < 0) continue;
+        sum += (k % 2 ? -1.0 : 1.0) /
+               (factorial(k) * factorial(a) * factorial(b) * factorial(c) * factorial(d) * factorial(e));
+    }
+    return pref * sum;
+}
+
+// U with Y_real = U Y_complex (METHOD.md section 2 conventions); index m + l.
+Eigen::MatrixXcd real_from_complex(int l) {
+    Eigen::MatrixXcd u = Eigen::MatrixXcd::Zero(2 * l + 1, 2 * l + 1);
+    const double s = 1.0 / std::sqrt(2.0);
+    const std::complex<double> i(0.0, 1.0);
+    u(l, l) = 1.0;
+    for (int m = 1; m <= l; ++m) {
+        const double sign = m % 2 ? -1.0 : 1.0;
+        u(m + l, m + l) = sign * s;       // cos-like
+        u(m + l, -m + l) = s;
+        u(-m + l, m + l) = sign * s / i;  // sin-like
+        u(-m + l, -m + l) = -s / i;
+    }
+    return u;
+}
+
+// Modified spherical Bessel functions times exp(-x): k_l(x) = i_l(x) e^{-x}, l = 0..lmax.
+void scaled_bessel_i(int lmax, double x, double* out) {
+    if (x < 20.0) {
+        // Power series, exact to rounding for these arguments.
+        double xl = 1.0, dfact = 1.0;  // x^l, (2l+1)!!
+        const double ex = std::exp(-x);
+        for (int l = 0; l <= lmax; ++l) {
+            if (l > 0) {
+                xl *= x;
+                dfact *= 2 * l + 1;
+            }
+            double term = 1.0, sum = 1.0;
+            for (int k = 1; k < 200; ++k) {
+                term *= 0.5 * x * x / (k * (2.0 * l + 2.0 * k + 1.0));
+                sum += term;
+                if (term < 1e-17 * sum) break;
+            }
+            out[l] = xl / dfact * sum * ex;
+        }
+        return;
+    }
+    const double e2 = std::exp(-2.0 * x);
+    out[0] = (1.0 - e2) / (2.0 * x);
+    if (lmax >= 1) out[1] = (1.0 + e2) / (2.0 * x) - (1.0 - e2) / (2.0 * x * x);
+    for (int l = 1; l < lmax; ++l) out[l + 1] = out[l - 1] - (2.0 * l + 1.0) / x * out[l];
+}
+
+// Gauss-Legendre nodes and weights on [a, b].
+void gauss_legendre(int n, double a, double b, std::vector<double>& x, std::vector<double>& w) {
+    x.resize(n);
+    w.resize(n);
+    for (int i = 0; i < n; ++i) {
+        double z = std::cos(M_PI * (i + 0.75) / (n + 0.5)), dp = 0.0;
+        for (int it = 0; it < 100; ++it) {
+            double p0 = 1.0, p1 = z;
+            for (int k = 2; k <= n; ++k) {
+                const double p2 = ((2.0 * k - 1.0) * z * p1 - (k - 1.0) * p0) / k;
+                p0 = p1;
+                p1 = p2;
+            }
+            dp = n * (z * p1 - p0) / (z * z - 1.0);
+            const double dz = p1 / dp;
+            z -= dz;
+            if (std::abs(dz) < 1e-15) break;
+        }
+        x[i] = 0.5 * (b - a) * z + 0.5 * (b + a);
+        w[i] = (b - a) / ((1.0 - z * z) * dp * dp);
+    }
+}
+
+}  // namespace
+
+std::vector<Eigen::MatrixXd> LambdaSoap::real_clebsch_gordan(int l1, int l2, int lambda) {
+    const Eigen::MatrixXcd u1 = real_from_complex(l1), u2 = real_from_complex(l2), ul = real_from_complex(lambda);
+    std::vector<Eigen::MatrixXd> out(2 * lambda + 1, Eigen::MatrixXd::Zero(2 * l1 + 1, 2 * l2 + 1));
+    for (int mu = 0; mu < 2 * lambda + 1; ++mu)
+        for (int m1 = 0; m1 < 2 * l1 + 1; ++m1)
+            for (int m2 = 0; m2 < 2 * l2 + 1; ++m2) {
+                std::complex<double> v = 0.0;
+                for (int c1 = -l1; c1 <= l1; ++c1)
+                    for (int c2 = -l2; c2 <= l2; ++c2) {
+                        const int M = c1 + c2;
+                        if (std::abs(M) > lambda) continue;
+                        const double cg = complex_cg(l1, c1, l2, c2, lambda, M);
+                        if (cg == 0.0) continue;
+                        v += ul(mu, M + lambda) * cg * std::conj(u1(m1, c1 + l1)) * std::conj(u2(m2, c2 + l2));
+                    }
+                out[mu](m1, m2) = v.real();
+            }
+    return out;
+}
+
+LambdaSoap::LambdaSoap(LambdaSoapSettings settings) : settings_(std::move(settings)) {
+    const auto& s = settings_;
+    if (!(s.cutoff > 0) || s.max_radial < 1 || s.max_angular < 0 || s.max_lambda < 0 || !(s.atomic_width > 0) ||
+        s.cutoff_width < 0 || s.cutoff_width > s.cutoff)
+        throw std::invalid_argument("invalid lambda-SOAP hyper-parameters");
+    if (s.species.empty()) throw std::invalid_argument("lambda-SOAP needs at least one species");
+    species_index_.assign(119, -1);
+    for (std::size_t k = 0; k < s.species.size(); ++k) {
+        const int z = s.species[k];
+        if (z < 1 || z > 118 || species_index_[z] >= 0) throw std::invalid_argument("invalid or repeated species");
+        species_index_[z] = static_cast<int>(k);
+    }
+    tabulate_radial();
+    const int L = s.max_angular, Q = static_cast<int>(s.species.size()) * s.max_radial;
+    pairs_.resize(s.max_lambda + 1);
+    couplings_.resize(s.max_lambda + 1);
+    for (int lam = 0; lam <= s.max_lambda; ++lam)
+        for (int l1 = 0; l1 <= L; ++l1)
+            for (int l2 = l1; l2 <= L; ++l2) {
+                if (lam < l2 - l1 || lam > l1 + l2 || (l1 + l2 + lam) % 2) continue;
+                Coupling c{l1, l2, real_clebsch_gordan(l1, l2, lam), std::vector<int>(Q * Q, -1)};
+                for (int q1 = 0; q1 < Q; ++q1)
+                    for (int q2 = (l1 == l2 ? q1 : 0); q2 < Q; ++q2) {
+                        c.feature_index[q1 * Q + q2] = static_cast<int>(pairs_[lam].size());
+                        pairs_[lam].push_back({l1, l2, q1, q2, (l1 == l2 && q1 == q2) ? 1.0 : std::sqrt(2.0)});
+                    }
+                couplings_[lam].push_back(std::move(c));
+            }
+}
+
+double LambdaSoap::cutoff_function(double r) const {
+    const double rc = settings_.cutoff, w = settings_.cutoff_width;
+    if (r >= rc) return 0.0;
+    if (r <= rc - w || w == 0.0) return 1.0;
+    return 0.5 * (1.0 + std::cos(M_PI * (r - rc + w) / w));
+}
+
+void LambdaSoap::tabulate_radial() {
+    const auto& s = settings_;
+    const int N = s.max_radial, L = s.max_angular;
+    const double rc = s.cutoff, sigma = s.atomic_width;
+    // GTO radial basis r^n exp(-r^2 / (2 s_n^2)), orthonormalised (Loewdin) on [0, rc] with weight r^2.
+    std::vector<double> x, w;
+    gauss_legendre(400, 0.0, rc, x, w);
+    Eigen::MatrixXd basis(x.size(), N);
+    for (int n = 0; n < N; ++n) {
+        const double sn = rc * std::max(std::sqrt(double(n)), 1.0) / N;
+        for (std::size_t k = 0; k < x.size(); ++k) basis(k, n) = std::pow(x[k], n) * std::exp(-0.5 * x[k] * x[k] / (sn * sn));
+    }
+    Eigen::VectorXd wr2(x.size());
+    for (std::size_t k = 0; k < x.size(); ++k) wr2[k] = w[k] * x[k] * x[k];
+    const Eigen::MatrixXd overlap = basis.transpose() * wr2.asDiagonal() * basis;
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(overlap);
+    const Eigen::MatrixXd inv_sqrt =
+        eig.eigenvectors() * eig.eigenvalues().cwiseInverse().cwiseSqrt().asDiagonal() * eig.eigenvectors().transpose();
+    const Eigen::MatrixXd ortho = basis * inv_sqrt;  // orthonormal radial functions at the nodes
+
+    // I_nl(d) = (2 pi sigma^2)^{-3/2} 4 pi int_0^rc r^2 R_n(r) exp(-(r^2+d^2)/(2 sigma^2)) i_l(r d / sigma^2) dr
+    grid_size_ = 600;
+    grid_step_ = rc / (grid_size_ - 1);
+    const double norm = 4.0 * M_PI * std::pow(2.0 * M_PI * sigma * sigma, -1.5);
+    spline_y_.assign(L + 1, Eigen::MatrixXd::Zero(grid_size_, N));
+    std::vector<double> kl(L + 1);
+    for (int g = 0; g < grid_size_; ++g) {
+        const double d = g * grid_step_;
+        for (std::size_t k = 0; k < x.size(); ++k) {
+            const double r = x[k];
+            scaled_bessel_i(L, r * d / (sigma * sigma), kl.data());
+            const double gauss = std::exp(-0.5 * (r - d) * (r - d) / (sigma * sigma)) * wr2[k] * norm;
+            for (int l = 0; l <= L; ++l) spline_y_[l].row(g) += gauss * kl[l] * ortho.row(k);
+        }
+    }
+    // Natural cubic splines: second derivatives from the tridiagonal system.
+    spline_d2_.assign(L + 1, Eigen::MatrixXd::Zero(grid_size_, N));
+    for (int l = 0; l <= L; ++l)
+        for (int n = 0; n < N; ++n) {
+            std::vector<double> u(grid_size_, 0.0), y2(grid_size_, 0.0);
+            const auto& y = spline_y_[l];
+            for (int i = 1; i < grid_size_ - 1; ++i) {
+                const double p = 0.5 * y2[i - 1] + 2.0;
+                y2[i] = -0.5 / p;
+                u[i] = (y(i + 1, n) - 2.0 * y(i, n) + y(i - 1, n)) / grid_step_;
+                u[i] = (6.0 * u[i] / (2.0 * grid_step_) - 0.5 * u[i - 1]) / p;
+            }
+            for (int i = grid_size_ - 2; i >= 0; --i) y2[i] = y2[i] * y2[i + 1] + u[i];
+            for (int i = 0; i < grid_size_; ++i) spline_d2_[l](i, n) = y2[i];
+        }
+}
+
+Eigen::VectorXd LambdaSoap::radial_integrals(int l, double r) const {
+    const int N = settings_.max_radial;
+    if (r >= settings_.cutoff) return Eigen::VectorXd::Zero(N);
+    int k = std::min(grid_size_ - 2, static_cast<int>(r / grid_step_));
+    const double b = (r - k * grid_step_) / grid_step_, a = 1.0 - b;
+    const double h2 = grid_step_ * grid_step_ / 6.0;
+    return (a * spline_y_[l].row(k) + b * spline_y_[l].row(k + 1) +
+            ((a * a * a - a) * spline_d2_[l].row(k) + (b * b * b - b) * spline_d2_[l].row(k + 1)) * h2)
+        .transpose();
+}
+
+std::vector<LambdaBlock> LambdaSoap::compute(const std::vector<int>& numbers,
+                                             const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                             const Eigen::Matrix3d* cell, const std::vector<int>& centers_in) const {
+    const auto& s = settings_;
+    const int n_atoms = static_cast<int>(numbers.size());
+    if (positions.rows() != n_atoms) throw std::invalid_argument("numbers and positions differ in length");
+    for (int z : numbers)
+        if (z < 1 || z > 118 || species_index_[z] < 0)
+            throw std::invalid_argument("atomic number " + std::to_string(z) +
+                                        " is not among the species this lambda-SOAP was built for");
+    std::vector<int> centers = centers_in;
+    if (centers.empty())
+        for (int i = 0; i < n_atoms; ++i) centers.push_back(i);
+    for (int c : centers)
+        if (c < 0 || c >= n_atoms) throw std::invalid_argument("center index out of range");
+
+    const auto pairs = neighbor_list(positions, cell, s.cutoff);
+    std::vector<int> first(n_atoms + 1, 0);
+    for (const auto& p : pairs) ++first[p.i + 1];
+    for (int i = 0; i < n_atoms; ++i) first[i + 1] += first[i];
+
+    const int L = s.max_angular, N = s.max_radial, Q = static_cast<int>(s.species.size()) * N;
+    std::vector<LambdaBlock> out(s.max_lambda + 1);
+    for (int lam = 0; lam <= s.max_lambda; ++lam) {
+        out[lam].lambda = lam;
+        out[lam].data.assign(centers.size(), Eigen::MatrixXd());
+    }
+    std::vector<std::vector<CartesianTerm>> harmonics;
+    for (int l = 0; l <= L; ++l)
+        for (auto& t : solid_harmonic_terms(l)) harmonics.push_back(t);
+
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long k = 0; k < static_cast<long>(centers.size()); ++k) {
+        const int i = centers[k];
+        std::vector<Eigen::MatrixXd> coef(L + 1);
+        for (int l = 0; l <= L; ++l) coef[l] = Eigen::MatrixXd::Zero(Q, 2 * l + 1);
+        std::vector<double> px(L + 1), py(L + 1), pz(L + 1), ylm((L + 1) * (L + 1));
+        for (int p = first[i]; p < first[i + 1]; ++p) {
+            const auto& pr = pairs[p];
+            const double fc = cutoff_function(pr.distance);
+            if (fc == 0.0) continue;
+            const Eigen::Vector3d u = pr.vector / pr.distance;
+            px[0] = py[0] = pz[0] = 1.0;
+            for (int e = 1; e <= L; ++e) {
+                px[e] = px[e - 1] * u.x();
+                py[e] = py[e - 1] * u.y();
+                pz[e] = pz[e - 1] * u.z();
+            }
+            for (std::size_t h = 0; h < harmonics.size(); ++h) {
+                double v = 0.0;
+                for (const auto& t : harmonics[h]) v += t.coefficient * px[t.powers[0]] * py[t.powers[1]] * pz[t.powers[2]];
+                ylm[h] = v;
+            }
+            const int a = species_index_[numbers[pr.j]];
+            for (int l = 0; l <= L; ++l) {
+                const Eigen::VectorXd rad = fc * radial_integrals(l, pr.distance);
+                const Eigen::Map<const Eigen::RowVectorXd> y(ylm.data() + l * l, 2 * l + 1);
+                coef[l].middleRows(a * N, N).noalias() += rad * y;
+            }
+        }
+        for (int lam = 0; lam <= s.max_lambda; ++lam) {
+            Eigen::MatrixXd block = Eigen::MatrixXd::Zero(2 * lam + 1, n_features(lam));
+            for (const auto& c : couplings_[lam]) {
+                for (int mu = 0; mu < 2 * lam + 1; ++mu) {
+                    const Eigen::MatrixXd p = (coef[c.l1] * c.cg[mu]) * coef[c.l2].transpose();  // Q x Q
+                    for (int q1 = 0; q1 < Q; ++q1)
+                        for (int q2 = 0; q2 < Q; ++q2) {
+                            const int f = c.feature_index[q1 * Q + q2];
+                            if (f >= 0) block(mu, f) = pairs_[lam][f].weight * p(q1, q2);
+                        }
+                }
+            }
+            const double nrm = block.norm();
+            if (nrm > 0.0) block /= nrm;
+            out[lam].data[k] = std::move(block);
+        }
+    }
+    return out;
+}
+
+}  // namespace rhocast
