@@ -23,7 +23,7 @@ RHOCAST_BINDING(block_sparse) {
         .def("matvec",
              [](const BlockSparseMatrix& a, const Eigen::MatrixXd& x) {
                  py::gil_scoped_release release;
-                 return a.multiply(Eigen::Ref<const Eigen::MatrixXd>(x));
+                 return a.multiply_columns(x);
              },
              py::arg("x"), "A @ x for x of shape (n,) or (n, k); returns (n, k).")
         .def("bilinear", &BlockSparseMatrix::bilinear, py::arg("x"), py::arg("y"))

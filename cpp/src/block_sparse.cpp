@@ -43,7 +43,7 @@ std::size_t BlockSparseMatrix::memory_bytes() const {
     return n;
 }
 
-Eigen::MatrixXd BlockSparseMatrix::multiply(const Eigen::Ref<const Eigen::MatrixXd>& x) const {
+Eigen::MatrixXd BlockSparseMatrix::multiply_columns(const Eigen::Ref<const Eigen::MatrixXd>& x) const {
     if (x.rows() != rows()) throw std::invalid_argument("multiply: wrong vector length");
     Eigen::MatrixXd y = Eigen::MatrixXd::Zero(rows(), x.cols());
     // Row-wise gather (upper blocks from the row list, lower ones as transposes from the column
@@ -64,8 +64,7 @@ Eigen::MatrixXd BlockSparseMatrix::multiply(const Eigen::Ref<const Eigen::Matrix
 }
 
 Eigen::VectorXd BlockSparseMatrix::multiply(const Eigen::Ref<const Eigen::VectorXd>& x) const {
-    Eigen::MatrixXd y = multiply(Eigen::Ref<const Eigen::MatrixXd>(x));
-    return y.col(0);
+    return multiply_columns(x).col(0);
 }
 
 double BlockSparseMatrix::bilinear(const Eigen::Ref<const Eigen::VectorXd>& x,

@@ -28,7 +28,7 @@ public:
     // y = A x, OpenMP over block rows.
     Eigen::VectorXd multiply(const Eigen::Ref<const Eigen::VectorXd>& x) const;
     // Y = A X for several right-hand sides (columns of X).
-    Eigen::MatrixXd multiply(const Eigen::Ref<const Eigen::MatrixXd>& x) const;
+    Eigen::MatrixXd multiply_columns(const Eigen::Ref<const Eigen::MatrixXd>& x) const;
     double bilinear(const Eigen::Ref<const Eigen::VectorXd>& x,
                     const Eigen::Ref<const Eigen::VectorXd>& y) const;
 

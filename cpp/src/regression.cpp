@@ -1,0 +1,163 @@
+#include "rhocast/regression.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace rhocast {
+
+void Regression::add_structure(TrainingStructure s) {
+    if (s.target.size() != s.metric.rows()) throw std::invalid_argument("target and metric sizes differ");
+    for (const auto& sh : s.shells) {
+        if (sh.psi < 0 || sh.psi >= static_cast<int>(s.psi.size())) throw std::invalid_argument("bad psi index");
+        const auto& p = s.psi[sh.psi];
+        if (p.rows() != 2 * sh.l + 1 || sh.weight_start < 0 || sh.weight_start + p.cols() > n_weights_ ||
+            sh.coef_start < 0 || sh.coef_start + 2 * sh.l + 1 > s.target.size())
+            throw std::invalid_argument("shell map inconsistent with psi, weights or coefficients");
+    }
+    structures_.push_back(std::move(s));
+}
+
+std::size_t Regression::memory_bytes() const {
+    std::size_t n = 0;
+    for (const auto& s : structures_) {
+        n += s.metric.memory_bytes() + sizeof(double) * s.target.size() + sizeof(ShellMap) * s.shells.size();
+        for (const auto& p : s.psi) n += sizeof(double) * p.size();
+    }
+    return n;
+}
+
+Eigen::VectorXd Regression::apply_psi(const TrainingStructure& s, const Eigen::Ref<const Eigen::VectorXd>& w) const {
+    Eigen::VectorXd c = Eigen::VectorXd::Zero(s.target.size());
+    for (const auto& sh : s.shells) {
+        const auto& p = s.psi[sh.psi];
+        c.segment(sh.coef_start, 2 * sh.l + 1).noalias() = p * w.segment(sh.weight_start, p.cols());
+    }
+    return c;
+}
+
+void Regression::apply_psi_transpose(const TrainingStructure& s, const Eigen::Ref<const Eigen::VectorXd>& r,
+                                     Eigen::Ref<Eigen::VectorXd> out) const {
+    for (const auto& sh : s.shells) {
+        const auto& p = s.psi[sh.psi];
+        out.segment(sh.weight_start, p.cols()).noalias() += p.transpose() * r.segment(sh.coef_start, 2 * sh.l + 1);
+    }
+}
+
+Eigen::VectorXd Regression::predict(int structure, const Eigen::Ref<const Eigen::VectorXd>& w) const {
+    return apply_psi(structures_.at(structure), w);
+}
+
+double Regression::loss(const Eigen::Ref<const Eigen::VectorXd>& w, bool add_regularization) const {
+    double total = 0.0;
+#pragma omp parallel for reduction(+ : total) schedule(dynamic, 1)
+    for (int k = 0; k < n_structures(); ++k) {
+        const auto& s = structures_[k];
+        const Eigen::VectorXd r = apply_psi(s, w) - s.target;
+        total += r.dot(s.metric.multiply(r));
+    }
+    total *= 0.5 * scale();
+    if (add_regularization) total += eta_ * w.squaredNorm();
+    return total;
+}
+
+namespace {
+
+// Sum of per-thread vectors: each thread accumulates its structures privately (no atomics).
+template <class F>
+Eigen::VectorXd reduce_over_structures(int n_structures, int n_weights, F&& accumulate) {
+    std::vector<Eigen::VectorXd> partial(omp_get_max_threads(), Eigen::VectorXd::Zero(n_weights));
+#pragma omp parallel
+    {
+        Eigen::VectorXd& mine = partial[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+        for (int k = 0; k < n_structures; ++k) accumulate(k, mine);
+    }
+    Eigen::VectorXd out = Eigen::VectorXd::Zero(n_weights);
+    for (const auto& p : partial) out += p;
+    return out;
+}
+
+}  // namespace
+
+Eigen::VectorXd Regression::gradient(const Eigen::Ref<const Eigen::VectorXd>& w, bool add_regularization) const {
+    Eigen::VectorXd g = reduce_over_structures(n_structures(), n_weights_, [&](int k, Eigen::VectorXd& acc) {
+        const auto& s = structures_[k];
+        const Eigen::VectorXd r = apply_psi(s, w) - s.target;
+        apply_psi_transpose(s, s.metric.multiply(r), acc);
+    });
+    g *= scale();
+    if (add_regularization) g += 2.0 * eta_ * w;
+    return g;
+}
+
+Eigen::VectorXd Regression::hessian_product(const Eigen::Ref<const Eigen::VectorXd>& d, bool add_regularization) const {
+    Eigen::VectorXd h = reduce_over_structures(n_structures(), n_weights_, [&](int k, Eigen::VectorXd& acc) {
+        const auto& s = structures_[k];
+        apply_psi_transpose(s, s.metric.multiply(apply_psi(s, d)), acc);
+    });
+    h *= scale();
+    if (add_regularization) h += 2.0 * eta_ * d;
+    return h;
+}
+
+Eigen::VectorXd Regression::rhs() const {
+    Eigen::VectorXd b = reduce_over_structures(n_structures(), n_weights_, [&](int k, Eigen::VectorXd& acc) {
+        const auto& s = structures_[k];
+        apply_psi_transpose(s, s.metric.multiply(s.target), acc);
+    });
+    return b * scale();
+}
+
+Eigen::MatrixXd Regression::hessian(bool add_regularization) const {
+    // Column by column through Hessian-vector products: memory n_weights^2 only for the result.
+    Eigen::MatrixXd h(n_weights_, n_weights_);
+    Eigen::VectorXd e = Eigen::VectorXd::Zero(n_weights_);
+    for (int k = 0; k < n_weights_; ++k) {
+        e[k] = 1.0;
+        h.col(k) = hessian_product(e, add_regularization);
+        e[k] = 0.0;
+    }
+    return 0.5 * (h + h.transpose());
+}
+
+std::vector<Eigen::MatrixXd> Regression::jacobi_blocks(const std::vector<int>& block_starts,
+                                                       const std::vector<int>& block_sizes,
+                                                       bool add_regularization) const {
+    const int nb = static_cast<int>(block_starts.size());
+    std::vector<Eigen::MatrixXd> blocks(nb);
+    for (int b = 0; b < nb; ++b) blocks[b] = Eigen::MatrixXd::Zero(block_sizes[b], block_sizes[b]);
+    // Map a weight start to its block.
+    std::vector<int> block_of(n_weights_, -1);
+    for (int b = 0; b < nb; ++b) block_of[block_starts[b]] = b;
+#pragma omp parallel
+    {
+        std::vector<Eigen::MatrixXd> mine(nb);
+        for (int b = 0; b < nb; ++b) mine[b] = Eigen::MatrixXd::Zero(block_sizes[b], block_sizes[b]);
+#pragma omp for schedule(dynamic, 1)
+        for (int k = 0; k < n_structures(); ++k) {
+            const auto& s = structures_[k];
+            const auto& off = s.metric.offsets();
+            for (const auto& sh : s.shells) {
+                const int b = block_of[sh.weight_start];
+                if (b < 0) continue;
+                // The atom of this shell: the metric's diagonal block that contains its coefficients.
+                const int atom = static_cast<int>(std::upper_bound(off.begin(), off.end(), sh.coef_start) - off.begin()) - 1;
+                const int local = sh.coef_start - off[atom];
+                const Eigen::MatrixXd o = s.metric.diagonal_block(atom).block(local, local, 2 * sh.l + 1, 2 * sh.l + 1);
+                const auto& p = s.psi[sh.psi];
+                mine[b].noalias() += p.transpose() * o * p;
+            }
+        }
+#pragma omp critical
+        for (int b = 0; b < nb; ++b) blocks[b] += mine[b];
+    }
+    for (int b = 0; b < nb; ++b) {
+        blocks[b] *= scale();
+        if (add_regularization) blocks[b].diagonal().array() += 2.0 * eta_;
+    }
+    return blocks;
+}
+
+}  // namespace rhocast

@@ -1,0 +1,28 @@
+"""Sparse equivariant kernels and their RKHS projection (METHOD.md section 4).
+
+K^lambda_{mu mu'}(i, j) = (p_i^{lambda mu} . p_j^{lambda mu'}) (p_i^0 . p_j^0)^(zeta - 1), between atoms of
+one species. Shapes: features of order lambda are (n, 2 lambda + 1, n_features).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def kernel(feats_a: dict[int, np.ndarray], feats_b: dict[int, np.ndarray], lambda_: int,
+           zeta: float) -> np.ndarray:
+    """K^lambda between atoms a and b, shape (n_a, 2 lambda + 1, n_b, 2 lambda + 1)."""
+    k = np.einsum("imf,jnf->imjn", feats_a[lambda_], feats_b[lambda_], optimize=True)
+    if zeta != 1:
+        k0 = np.einsum("if,jf->ij", feats_a[0][:, 0], feats_b[0][:, 0])
+        k = k * (k0 ** (zeta - 1))[:, None, :, None]
+    return k
+
+
+def rkhs_projector(k_mm: np.ndarray, threshold: float) -> np.ndarray:
+    """V = U_D L_D^(-1/2) of K_MM = U L U^T, keeping eigenvalues above ``threshold`` times the largest.
+
+    ``k_mm`` has shape (M (2 lambda + 1), M (2 lambda + 1)); V has shape (M (2 lambda + 1), D).
+    """
+    vals, vecs = np.linalg.eigh(0.5 * (k_mm + k_mm.T))
+    keep = vals > threshold * vals.max()
+    return vecs[:, keep] / np.sqrt(vals[keep])
