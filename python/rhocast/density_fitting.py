@@ -22,6 +22,26 @@ def _check_metric(metric: str) -> None:
         raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
 
 
+def _three_center_batches(mol, auxmol, metric: str, max_memory_mb: float):
+    """(start, stop, ints) over batches of auxiliary shells; ints has shape (nao_pair, stop - start).
+
+    Orbital pairs are packed (s2ij, mu >= nu); batches keep ints below ``max_memory_mb``.
+    """
+    from pyscf.df.incore import aux_e2
+
+    npair = mol.nao * (mol.nao + 1) // 2
+    ao_loc = auxmol.ao_loc
+    per_batch = max(1, int(max_memory_mb * 1e6 / 8 / npair))
+    s0 = 0
+    while s0 < auxmol.nbas:
+        s1 = s0 + 1
+        while s1 < auxmol.nbas and ao_loc[s1 + 1] - ao_loc[s0] <= per_batch:
+            s1 += 1
+        yield ao_loc[s0], ao_loc[s1], aux_e2(mol, auxmol, _INTOR[metric][0], aosym="s2ij",
+                                             shls_slice=(0, mol.nbas, 0, mol.nbas, s0, s1))
+        s0 = s1
+
+
 def projections(mol, auxmol, dm: np.ndarray, metric: str = "coulomb",
                 max_memory_mb: float = 500.0) -> np.ndarray:
     """b_P = sum_{mu nu} (mu nu|P) D_{mu nu} (coulomb) or <mu nu P> D_{mu nu} (overlap), canonical order.
@@ -30,26 +50,31 @@ def projections(mol, auxmol, dm: np.ndarray, metric: str = "coulomb",
     are computed in batches of auxiliary shells so that memory stays below ``max_memory_mb``.
     """
     from pyscf import lib
-    from pyscf.df.incore import aux_e2
 
     _check_metric(metric)
     dm = np.asarray(dm)
     # s2ij packing stores each (mu >= nu) pair once: double the off-diagonal of D to compensate.
     dm_tril = lib.pack_tril(dm + dm.T - np.diag(np.diag(dm)))
-    npair = dm_tril.size
     b = np.empty(auxmol.nao)
-    ao_loc = auxmol.ao_loc
-    per_function = max(1, int(max_memory_mb * 1e6 / 8 / npair))
-    s0 = 0
-    while s0 < auxmol.nbas:
-        s1 = s0 + 1
-        while s1 < auxmol.nbas and ao_loc[s1 + 1] - ao_loc[s0] <= per_function:
-            s1 += 1
-        ints = aux_e2(mol, auxmol, _INTOR[metric][0], aosym="s2ij",
-                      shls_slice=(0, mol.nbas, 0, mol.nbas, s0, s1))
-        b[ao_loc[s0]:ao_loc[s1]] = dm_tril @ ints
-        s0 = s1
+    for p0, p1, ints in _three_center_batches(mol, auxmol, metric, max_memory_mb):
+        b[p0:p1] = dm_tril @ ints
     return b[canonical_permutation(auxmol)]
+
+
+def contract_coefficients(mol, auxmol, coefficients: np.ndarray, metric: str = "coulomb",
+                          max_memory_mb: float = 500.0) -> np.ndarray:
+    """M_{mu nu} = sum_P (mu nu|P) c_P (coulomb: the Coulomb matrix of the fitted density), shape (nao, nao).
+
+    ``coefficients`` in canonical order; the transpose of :func:`projections`.
+    """
+    from pyscf import lib
+
+    _check_metric(metric)
+    c = np.asarray(coefficients)[np.argsort(canonical_permutation(auxmol))]
+    m_tril = np.zeros(mol.nao * (mol.nao + 1) // 2)
+    for p0, p1, ints in _three_center_batches(mol, auxmol, metric, max_memory_mb):
+        m_tril += ints @ c[p0:p1]
+    return lib.unpack_tril(m_tril)
 
 
 def metric_matrix(auxmol, metric: str = "coulomb") -> np.ndarray:

@@ -1,0 +1,147 @@
+"""One Kohn-Sham diagonalisation from a density given by auxiliary-basis coefficients (METHOD.md section 7).
+
+From rho~ = sum_P c_P phi_P: the Coulomb matrix J_{mu nu} = sum_P (mu nu|P) c_P (three-centre integrals),
+the exchange-correlation potential of rho~ and its gradient on a DFT grid (processed in blocks, so
+memory stays bounded), F = T + V_ne + J + V_xc, one solution of F C = S C eps, aufbau occupation,
+and the energies. Atomic units (Hartree) throughout.
+
+Open shells: a model predicts only the total density, so the potential is spin-unpolarised; alpha
+and beta electrons occupy the same orbitals (n_alpha and n_beta lowest). The energy of the output
+density is then evaluated spin-polarised by PySCF (UKS), which is the physically meaningful number.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import scipy.linalg
+from ase import Atoms
+
+from rhocast.basis import AuxiliaryBasis, from_canonical
+from rhocast.density_fitting import contract_coefficients
+from rhocast.structures import charge_and_spin, to_pyscf_mol
+
+
+@dataclass
+class KohnShamResult:
+    """Result of :func:`kohn_sham_step` (energies in Hartree).
+
+    input_energies: hartree, xc, vxc_rho (= int v_xc[rho~] rho~) of the input density rho~.
+    output_energies: kinetic, electron_nuclear, hartree, xc, total (the KS energy) of the output
+    density matrix ``dm``.
+    """
+
+    mo_energy: np.ndarray
+    mo_occ: np.ndarray
+    mo_coeff: np.ndarray
+    dm: np.ndarray  # (nao, nao) closed shell, (2, nao, nao) open shell
+    band_energy: float
+    nuclear_repulsion: float
+    harris_foulkes: float
+    input_energies: dict = field(default_factory=dict)
+    output_energies: dict = field(default_factory=dict)
+    n_atoms: int = 0
+
+    @property
+    def total_energy(self) -> float:
+        """The Kohn-Sham energy of the output density: the accurate (second-order) energy."""
+        return self.output_energies["total"]
+
+    def summary(self) -> str:
+        lines = ["one Kohn-Sham step (Hartree)",
+                 f"  KS energy of the output density : {self.total_energy:.8f}",
+                 f"  Harris-Foulkes energy          : {self.harris_foulkes:.8f}",
+                 f"  band energy                    : {self.band_energy:.8f}"]
+        lines += [f"  output {k:<24}: {v:.8f}" for k, v in self.output_energies.items() if k != "total"]
+        lines += [f"  input  {k:<24}: {v:.8f}" for k, v in self.input_energies.items()]
+        return "\n".join(lines)
+
+
+def _xc_on_grid(mol, auxmol, c_pyscf: np.ndarray, xc: str, grids, max_memory_mb: float):
+    """V_xc matrix, E_xc[rho~] and int v_xc rho~ from the fitted density, block by block."""
+    from pyscf import dft
+
+    ni = dft.numint.NumInt()
+    xctype = ni._xc_type(xc)
+    if xctype not in ("LDA", "GGA"):
+        raise ValueError(f"functional {xc!r} is {xctype}: only LDA and GGA are supported")
+    nao = mol.nao
+    vxc_mat = np.zeros((nao, nao))
+    exc_total = vrho_total = 0.0
+    deriv = 0 if xctype == "LDA" else 1
+    for ao, mask, weight, coords in ni.block_loop(mol, grids, nao, deriv, max_memory=max_memory_mb):
+        aux = dft.numint.eval_ao(auxmol, coords, deriv=deriv)
+        if deriv == 0:
+            rho = aux @ c_pyscf
+            ao = ao[None]
+            rho_arr = rho
+        else:
+            rho_arr = aux[:4] @ c_pyscf  # rho, d/dx, d/dy, d/dz
+            rho = rho_arr[0]
+        exc, vxc = ni.eval_xc_eff(xc, rho_arr, deriv=1, xctype=xctype)[:2]
+        vxc = np.atleast_2d(vxc)
+        exc_total += weight @ (exc * rho)
+        vrho_total += np.sum(weight * vxc * np.atleast_2d(rho_arr))
+        wv = weight * vxc
+        wv[0] *= 0.5  # the matrix is symmetrised below: aow^T ao + ao^T aow
+        aow = np.einsum("xgi,xg->gi", ao[:len(wv)], wv)
+        half = ao[0].T @ aow
+        vxc_mat += half + half.T
+    return vxc_mat, float(exc_total), float(vrho_total)
+
+
+def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: str = "def2-svp",
+                   auxbasis: str = "def2-universal-jkfit", xc: str = "pbe", charge: Optional[int] = None,
+                   spin: Optional[int] = None, grid_level: int = 3, max_memory_mb: float = 500.0) -> KohnShamResult:
+    """One KS diagonalisation from the density ``coefficients`` (canonical order) of ``atoms``.
+
+    ``basis``, ``auxbasis``, ``xc`` and ``grid_level`` should be those of the reference (a dataset's
+    or model's ``settings``); charge and spin default to ``atoms.info``.
+    """
+    from pyscf import dft
+
+    c0, s0 = charge_and_spin(atoms)
+    mol = to_pyscf_mol(atoms, basis, c0 if charge is None else charge, s0 if spin is None else spin)
+    auxmol = AuxiliaryBasis(auxbasis, set(atoms.numbers)).make_auxmol(mol)
+    coefficients = np.asarray(coefficients, dtype=float)
+    if coefficients.shape != (auxmol.nao,):
+        raise ValueError(f"{coefficients.size} coefficients for an auxiliary basis of {auxmol.nao} functions")
+    c_pyscf = from_canonical(auxmol, coefficients)
+
+    grids = dft.gen_grid.Grids(mol)
+    grids.level = grid_level
+    grids.build()
+    j = contract_coefficients(mol, auxmol, coefficients, "coulomb", max_memory_mb)
+    e_hartree_in = 0.5 * float(c_pyscf @ auxmol.intor("int2c2e") @ c_pyscf)
+    vxc, exc_in, vrho_in = _xc_on_grid(mol, auxmol, c_pyscf, xc, grids, max_memory_mb)
+    hcore = mol.intor_symmetric("int1e_kin") + mol.intor_symmetric("int1e_nuc")
+    fock = hcore + j + vxc
+    s = mol.intor_symmetric("int1e_ovlp")
+    mo_energy, mo_coeff = scipy.linalg.eigh(fock, s)
+    n_alpha, n_beta = mol.nelec
+    occ_alpha = (np.arange(mol.nao) < n_alpha).astype(float)
+    occ_beta = (np.arange(mol.nao) < n_beta).astype(float)
+    band = float(mo_energy @ (occ_alpha + occ_beta))
+    if mol.spin == 0:
+        mo_occ = occ_alpha + occ_beta
+        dm = (mo_coeff * mo_occ) @ mo_coeff.T
+        mf = dft.RKS(mol)
+    else:
+        mo_occ = np.array([occ_alpha, occ_beta])
+        dm = np.array([(mo_coeff * o) @ mo_coeff.T for o in mo_occ])
+        mf = dft.UKS(mol)
+    mf.xc = xc
+    mf.grids = grids
+    veff = mf.get_veff(mol, dm)
+    dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
+    e_nuc = float(mol.energy_nuc())
+    output = {"kinetic": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_kin"), dm_total)),
+              "electron_nuclear": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_nuc"), dm_total)),
+              "hartree": float(veff.ecoul), "xc": float(veff.exc)}
+    output["total"] = sum(output.values()) + e_nuc
+    harris = band - e_hartree_in - vrho_in + exc_in + e_nuc
+    return KohnShamResult(mo_energy=mo_energy, mo_occ=mo_occ, mo_coeff=mo_coeff, dm=dm, band_energy=band,
+                          nuclear_repulsion=e_nuc, harris_foulkes=float(harris),
+                          input_energies={"hartree": e_hartree_in, "xc": exc_in, "vxc_rho": vrho_in},
+                          output_energies=output, n_atoms=len(atoms))

@@ -1,0 +1,95 @@
+"""Properties of a density given by auxiliary-basis coefficients (canonical order, atomic units).
+
+Electron count and dipole moment follow analytically from the shells' moments: only s functions
+carry charge, and only p functions (besides the charges at their centres) carry a dipole.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+from ase import Atoms
+from ase.units import Bohr
+
+from rhocast.basis import AuxiliaryBasis
+
+DEBYE = 2.541746473  # Debye per atomic unit of dipole (e Bohr)
+
+
+def _moments(basis: AuxiliaryBasis, numbers) -> tuple[np.ndarray, np.ndarray]:
+    """q (integral of each function) and m (3, n_coef) (integral of r - R_atom times each function)."""
+    q, m = [], []
+    for z in numbers:
+        for shell in basis.shells[int(z)]:
+            a, c = shell.exponents, shell.coefficients
+            n = 2 * shell.l + 1
+            qs, ms = np.zeros(n), np.zeros((3, n))
+            if shell.l == 0:
+                qs[0] = c @ (np.pi / a) ** 1.5 / np.sqrt(4 * np.pi)
+            elif shell.l == 1:
+                # phi_x = c sqrt(3/4pi) x e^{-a r^2}; int x^2 e^{-a r^2} = (pi/a)^{3/2} / (2a)
+                val = np.sqrt(3 / (4 * np.pi)) * c @ ((np.pi / a) ** 1.5 / (2 * a))
+                ms[1, 0] = ms[2, 1] = ms[0, 2] = val  # canonical m = -1, 0, +1 are y, z, x
+            q.append(qs)
+            m.append(ms)
+    return np.concatenate(q), np.concatenate(m, axis=1)
+
+
+def electron_count(coefficients: np.ndarray, basis: AuxiliaryBasis, numbers) -> float:
+    """Integral of the density."""
+    return float(_moments(basis, numbers)[0] @ coefficients)
+
+
+def renormalised(coefficients: np.ndarray, basis: AuxiliaryBasis, numbers, n_electrons: float) -> np.ndarray:
+    """Coefficients with the s functions scaled so that the density integrates to ``n_electrons``."""
+    q, _ = _moments(basis, numbers)
+    c = np.array(coefficients, dtype=float)
+    s_functions = q != 0
+    c[s_functions] *= n_electrons / (q @ c)
+    return c
+
+
+def dipole_moment(atoms: Atoms, coefficients: np.ndarray, basis: AuxiliaryBasis,
+                  renormalise: bool = False) -> np.ndarray:
+    """Dipole moment (e Bohr) of nuclei plus the (negative) electron density, about the origin.
+
+    With ``renormalise`` the s coefficients are first scaled to the exact electron count
+    (sum Z - charge), which makes the result independent of the origin for a neutral molecule.
+    """
+    numbers = atoms.numbers
+    n_el = float(numbers.sum() - atoms.info.get("charge", 0))
+    c = renormalised(coefficients, basis, numbers, n_el) if renormalise else np.asarray(coefficients)
+    q, m = _moments(basis, numbers)
+    centres = np.repeat(atoms.positions / Bohr, np.diff(basis.offsets(numbers)), axis=0)
+    electronic = (centres.T * q) @ c + m @ c
+    return numbers @ (atoms.positions / Bohr) - electronic
+
+
+def density_on_grid(atoms: Atoms, coefficients: np.ndarray, basis: AuxiliaryBasis, points: np.ndarray,
+                    block: int = 20000) -> np.ndarray:
+    """rho at ``points`` (n, 3) in Angstrom, in electrons per Bohr^3; evaluated in blocks of points."""
+    from pyscf.dft import numint
+
+    from rhocast.basis import from_canonical
+    from rhocast.structures import to_pyscf_mol
+
+    auxmol = basis.make_auxmol(to_pyscf_mol(atoms, "sto-3g", spin=int(atoms.numbers.sum()) % 2, charge=0))
+    c = from_canonical(auxmol, np.asarray(coefficients))
+    pts = np.asarray(points, dtype=float) / Bohr
+    return np.concatenate([numint.eval_ao(auxmol, pts[k:k + block]) @ c for k in range(0, len(pts), block)]) \
+        if len(pts) else np.zeros(0)
+
+
+def write_cube(path: Union[str, Path], atoms: Atoms, coefficients: np.ndarray, basis: AuxiliaryBasis,
+               resolution: Optional[float] = 0.2, margin: float = 3.0) -> Path:
+    """Gaussian cube file of the density (PySCF's cube writer); resolution and margin in Angstrom."""
+    from pyscf.tools import cubegen
+
+    from rhocast.structures import to_pyscf_mol
+
+    mol = to_pyscf_mol(atoms, "sto-3g", spin=int(atoms.numbers.sum()) % 2, charge=0)
+    cube = cubegen.Cube(mol, resolution=resolution / Bohr, margin=margin / Bohr)
+    rho = density_on_grid(atoms, coefficients, basis, cube.get_coords() * Bohr)
+    cube.write(rho.reshape(cube.nx, cube.ny, cube.nz), str(path), comment="rhocast density (e/Bohr^3)")
+    return Path(path)
