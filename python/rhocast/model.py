@@ -197,6 +197,7 @@ class DensityModel:
                             "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                             "training_loss": self.training_loss_}
         self.train_indices_ = idx
+        self.dataset_path_ = str(Path(dataset.path).resolve())
         return self
 
     def _n_sparse_for(self, z: int, available: int) -> int:
@@ -361,6 +362,7 @@ class DensityModel:
             f["weights"] = self.weights_
             f["loss_history"] = np.asarray(self.loss_history_)
             f["train_indices"] = self.train_indices_
+            f.attrs["dataset_path"] = self.dataset_path_
             for z in self.species_:
                 g = f.create_group(f"species/{z}")
                 g["baseline"] = self.baselines_[z]
@@ -395,6 +397,7 @@ class DensityModel:
             model.weights_ = f["weights"][()]
             model.loss_history_ = list(f["loss_history"][()])
             model.train_indices_ = f["train_indices"][()]
+            model.dataset_path_ = str(f.attrs["dataset_path"])
             model.baselines_, model.sparse_features_, model.projectors_ = {}, {}, {}
             for z in model.species_:
                 g = f[f"species/{z}"]

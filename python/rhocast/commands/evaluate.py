@@ -1,0 +1,43 @@
+"""``rhocast evaluate MODEL REFS.h5``: density errors of a model on a reference dataset."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("evaluate", help="error table and parity plot of a model on references")
+    p.add_argument("model")
+    p.add_argument("references", help="reference dataset (HDF5)")
+    p.add_argument("--grid-errors", action="store_true", help="also the real-space NMAE on a DFT grid")
+    p.add_argument("--parity", default=None, help="parity plot PNG (default: REFS.parity.png)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from rhocast import plots
+    from rhocast.dataset import Dataset
+    from rhocast.errors import density_errors
+    from rhocast.model import DensityModel
+
+    model = DensityModel.load(args.model)
+    ds = Dataset(args.references)
+    idx = ds.indices()
+    if Path(args.references).resolve() == Path(model.dataset_path_).resolve():
+        idx = np.setdiff1d(idx, model.train_indices_)  # the model's own dataset: held-out structures only
+        print(f"{len(model.train_indices_)} training structures of this dataset are left out")
+    err = density_errors(model, ds, idx, grid=args.grid_errors)
+    floor = float(np.mean([ds.floor(int(i))["relative_l2"] for i in idx]))
+    print(f"{args.model} on {args.references}:\n{err.table()}\n  fitting floor (L2)   : {floor:.4f} %")
+    per = err.per_structure_relative_l2
+    print(f"  per structure        : median {np.median(per):.4f} %, max {per.max():.4f} % "
+          f"(structure {int(idx[int(np.argmax(per))])})")
+    parity = args.parity or str(Path(args.references).with_suffix(".parity.png"))
+    ref = np.concatenate([ds.coefficients(int(i)) for i in idx])
+    pred = np.concatenate([model.predict(ds.atoms(int(i))) for i in idx])
+    plots.parity(parity, ref, pred)
+    print(f"  parity plot          : {parity}")
+    return 0

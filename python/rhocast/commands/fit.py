@@ -1,0 +1,95 @@
+"""``rhocast fit DATASET -o MODEL.h5``: train a density model (optionally a learning curve)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HYPER = {  # flag -> (type, DensityModel parameter)
+    "cutoff": float, "max_radial": int, "max_angular": int, "atomic_width": float, "n_sparse": int, "zeta": float,
+    "regularization": float, "metric": str, "solver": str, "eigen_threshold": float, "n_features": int,
+    "cg_tol": float, "max_iter": int, "checkpoint": str, "seed": int,
+}
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("fit", help="train a density model on a reference dataset",
+                              description="Fits rhocast.DensityModel on the training split of DATASET and "
+                                          "reports errors on its validation split. Settings come from --config "
+                                          "(TOML, keys as the flags with underscores) and/or flags (flags win).")
+    p.add_argument("dataset", help="reference dataset (HDF5 from rhocast reference)")
+    p.add_argument("-o", "--output", required=True, help="model file (HDF5)")
+    p.add_argument("--config", help="TOML file with hyper-parameters and split settings")
+    p.add_argument("--fractions", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
+                   help="split fractions (default 0.8 0.1 0.1)")
+    p.add_argument("--split-seed", type=int, help="seed of the split (default 0)")
+    p.add_argument("--train-sizes", type=int, nargs="+",
+                   help="fit on these numbers of training structures too, for a learning curve")
+    p.add_argument("--resume", action="store_true", help="resume CG from --checkpoint")
+    for name, typ in HYPER.items():
+        p.add_argument("--" + name.replace("_", "-"), type=typ, default=None)
+    p.set_defaults(func=run)
+    return p
+
+
+def _settings(args) -> dict:
+    cfg = {}
+    if args.config:
+        import tomllib
+
+        with open(args.config, "rb") as f:
+            cfg = tomllib.load(f)
+    for key in list(HYPER) + ["fractions", "split_seed", "train_sizes"]:
+        value = getattr(args, key)
+        if value is not None:
+            cfg[key] = value
+    unknown = set(cfg) - set(HYPER) - {"fractions", "split_seed", "train_sizes"}
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}")
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from rhocast import plots
+    from rhocast.dataset import Dataset
+    from rhocast.errors import density_errors
+    from rhocast.model import DensityModel
+
+    cfg = _settings(args)
+    if args.resume and not cfg.get("checkpoint"):
+        raise ValueError("--resume needs --checkpoint")
+    ds = Dataset(args.dataset)
+    train, val, test = ds.split(cfg.get("split_seed", 0), cfg.get("fractions", (0.8, 0.1, 0.1)))
+    if len(val) == 0:
+        raise ValueError("the validation split is empty: change --fractions")
+    params = {k: cfg[k] for k in HYPER if k in cfg}
+    out = Path(args.output)
+    curve = []
+    rng = np.random.default_rng(cfg.get("split_seed", 0))
+    order = rng.permutation(train)
+    for n in sorted(set(cfg.get("train_sizes", [])) - {len(train)}):
+        if n > len(train):
+            raise ValueError(f"train size {n} exceeds the {len(train)} training structures")
+        m = DensityModel(**{**params, "checkpoint": None}).fit(ds, np.sort(order[:n]))
+        e = density_errors(m, ds, val)
+        curve.append((n, e.relative_l2, e.baseline_relative))
+        print(f"  {n:5d} training structures: relative L2 {e.relative_l2:.4f} %, baseline-relative {e.baseline_relative:.3f} %")
+    model = DensityModel(**params).fit(ds, train)
+    e = density_errors(model, ds, val)
+    curve.append((len(train), e.relative_l2, e.baseline_relative))
+    model.save(out)
+    floor = float(np.mean([ds.floor(int(i))["relative_l2"] for i in val]))
+    report = {"dataset": str(args.dataset), "model": str(out), "settings": cfg, "n_train": len(train),
+              "n_validation": len(val), "validation_relative_l2": e.relative_l2,
+              "validation_baseline_relative": e.baseline_relative, "fitting_floor_relative_l2": floor,
+              "learning_curve": curve, "fit": model.fit_report_}
+    out.with_suffix(".report.json").write_text(json.dumps(report, indent=2, default=float))
+    plots.learning_curve(out.with_suffix(".learning_curve.png"), [c[0] for c in curve], [c[1] for c in curve], floor)
+    if model.loss_history_:
+        plots.loss_history(out.with_suffix(".loss_history.png"), model.loss_history_)
+    print(f"model -> {out}  ({model.fit_report_['n_weights']} weights, solver {model.solver_used_}, "
+          f"{sum(model.fit_report_['times_s'].values()):.1f} s, peak memory {model.fit_report_['peak_memory_mb']:.0f} MB)")
+    print(f"validation ({len(val)} structures):\n{e.table()}\n  fitting floor        : {floor:.4f} %")
+    return 0

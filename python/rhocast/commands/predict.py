@@ -1,0 +1,56 @@
+"""``rhocast predict MODEL STRUCTURES -o OUT.h5``: predicted density coefficients (and cube files)."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("predict", help="predict densities of new structures",
+                              description="Writes predicted coefficients (canonical order) per structure to an "
+                                          "HDF5 file: /structures/NNNNNN/{numbers, positions (Angstrom), cell, pbc, "
+                                          "coefficients}, with the model's auxiliary basis in the file attributes.")
+    p.add_argument("model")
+    p.add_argument("structures", help="structure file (anything ase.io.read reads)")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--cube", metavar="DIR", help="also write a Gaussian cube file of each density into DIR")
+    p.add_argument("--cube-resolution", type=float, default=0.2, help="cube grid spacing in Angstrom (default 0.2)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    import h5py
+    from tqdm.auto import tqdm
+
+    from rhocast.model import DensityModel
+    from rhocast.properties import electron_count, write_cube
+    from rhocast.structures import read_structures, validate_structure
+
+    model = DensityModel.load(args.model)
+    structures = read_structures(args.structures)
+    for i, a in enumerate(structures):
+        validate_structure(a, i)
+    out = Path(args.output)
+    tmp = out.with_name(out.name + ".tmp")
+    t0 = time.perf_counter()
+    with h5py.File(tmp, "w") as f:
+        f.attrs["format"] = "rhocast-predictions"
+        f.attrs["auxbasis"] = model.auxbasis_.to_json()
+        f.attrs["model"] = str(Path(args.model).resolve())
+        for i, a in enumerate(tqdm(structures, desc="predict", unit="structure")):
+            c = model.predict(a)
+            g = f.create_group(f"structures/{i:06d}")
+            g["numbers"], g["positions"], g["cell"], g["pbc"] = a.numbers, a.positions, a.cell.array, a.pbc
+            g["coefficients"] = c
+            g.attrs["n_electrons"] = electron_count(c, model.auxbasis_, a.numbers)
+            if args.cube:
+                Path(args.cube).mkdir(parents=True, exist_ok=True)
+                write_cube(Path(args.cube) / f"{i:06d}.cube", a, c, model.auxbasis_, resolution=args.cube_resolution)
+    os.replace(tmp, out)
+    dt = time.perf_counter() - t0
+    print(f"{len(structures)} predictions -> {out}  ({dt:.2f} s, {dt / max(1, len(structures)):.3f} s per structure)")
+    return 0
