@@ -1,0 +1,97 @@
+"""lambda-SOAP speed: rhocast against featomic at equal hyper-parameters, and linear scaling.
+
+Cutoff 4 A, 8 radial functions, l <= 6, lambda <= 5, Gaussian width 0.3 A, cosine smoothing 0.5 A.
+featomic is a benchmark-only dependency: run with an interpreter that has it (e.g. a venv with
+`pip install featomic`); without it only rhocast is timed.
+
+    python benchmarks/features.py [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import numpy as np
+
+from _record import markdown_table, record
+from rhocast import _core, datasets
+from rhocast.descriptors import LambdaSoap
+
+HYPER = dict(cutoff=4.0, max_radial=8, max_angular=6, max_lambda=5, atomic_width=0.3, cutoff_width=0.5)
+
+
+def featomic_calculator():
+    try:
+        import featomic
+        from featomic.clebsch_gordan import EquivariantPowerSpectrum
+    except ImportError:
+        return None
+    import metatensor
+
+    expansion = featomic.SphericalExpansion(
+        cutoff={"radius": HYPER["cutoff"], "smoothing": {"type": "ShiftedCosine", "width": HYPER["cutoff_width"]}},
+        density={"type": "Gaussian", "width": HYPER["atomic_width"]},
+        basis={"type": "TensorProduct", "max_angular": HYPER["max_angular"],
+               "radial": {"type": "Gto", "max_radial": HYPER["max_radial"] - 1}})
+    calc = EquivariantPowerSpectrum(expansion)
+    keys = metatensor.Labels(["o3_lambda", "o3_sigma"],
+                             np.array([[lam, 1] for lam in range(HYPER["max_lambda"] + 1)], dtype=np.int32))
+
+    def compute(structures):
+        return calc.compute(structures, selected_keys=keys, neighbors_to_properties=True)
+
+    return compute
+
+
+def best_time(f, repeat=3):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    _core.set_num_threads(args.threads)
+    cells = datasets.liquid_water(2, n_molecules=32, seed=0, equilibration_ps=0.5, spacing_ps=0.2)
+    molecules = [m for m in datasets.qm9(20, seed=0)]
+    species = sorted({int(z) for a in cells + molecules for z in a.numbers})
+    soap = LambdaSoap(species, **HYPER)
+    soap.compute(molecules[:1])  # build the radial tables outside the timing
+    theirs = featomic_calculator()
+    rows = []
+    for name, structures in (("liquid water, 32-molecule cells", cells), ("QM9 molecules", molecules)):
+        n_atoms = sum(len(a) for a in structures)
+        ours = best_time(lambda: soap.compute(structures)) / n_atoms
+        row = [name, n_atoms, 1e3 * ours]
+        if theirs is not None:
+            ref = best_time(lambda: theirs(structures)) / n_atoms
+            row += [1e3 * ref, ref / ours]
+        else:
+            row += ["(featomic not installed)", "-"]
+        rows.append(row)
+        print(row, flush=True)
+    n_feat = sum(soap.n_features(lam) * (2 * lam + 1) for lam in range(HYPER["max_lambda"] + 1))
+    table = markdown_table(["system", "atoms", "rhocast ms/atom", "featomic ms/atom", "speed-up (featomic/rhocast)"],
+                           rows)
+    scaling = []
+    for rep in ((1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2), (3, 3, 2), (4, 4, 3)):
+        big = cells[0].repeat(rep)
+        t = best_time(lambda: soap.compute(big), repeat=1 if len(big) > 3000 else 2)
+        scaling.append([len(big), t, 1e3 * t / len(big), n_feat * 8 * len(big) / 1e6,
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024])
+        print(scaling[-1], flush=True)
+    table2 = markdown_table(["atoms", "time (s)", "ms/atom", "feature array (MB)", "process peak RSS so far (MB)"],
+                            scaling)
+    record("lambda-SOAP features: rhocast vs featomic, and scaling",
+           f"{args.threads} OpenMP threads; hyper-parameters {HYPER}; {n_feat} feature values per atom "
+           f"(all lambda). Best of 3 runs.\n\n{table}\n\nScaling (water cell repeated):\n\n{table2}")
+
+
+if __name__ == "__main__":
+    main()
