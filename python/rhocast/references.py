@@ -42,8 +42,8 @@ class ReferenceSettings:
         return ReferenceSettings(**{**asdict(self), "auxbasis": aux, "xc": self.xc.lower()})
 
 
-def run_scf(atoms, settings: ReferenceSettings):
-    """Converged (or not) PySCF RKS/UKS of a molecule; returns the mean-field object and its cycle count."""
+def make_scf(atoms, settings: ReferenceSettings):
+    """The PySCF RKS (spin 0) or UKS object of a molecule, set up but not run."""
     from pyscf import dft
 
     mol = to_pyscf_mol(atoms, settings.basis)
@@ -54,6 +54,12 @@ def run_scf(atoms, settings: ReferenceSettings):
     mf.max_cycle = settings.max_cycle
     if settings.density_fit_scf:
         mf = mf.density_fit(auxbasis=settings.auxbasis)
+    return mf
+
+
+def run_scf(atoms, settings: ReferenceSettings):
+    """Converged (or not) PySCF RKS/UKS of a molecule; returns the mean-field object and its cycle count."""
+    mf = make_scf(atoms, settings)
     cycles = []
     mf.callback = lambda env: cycles.append(env["cycle"])
     mf.kernel()

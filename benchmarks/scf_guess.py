@@ -1,0 +1,83 @@
+"""SCF iterations and wall time from rhocast's predicted guess against PySCF's own guesses (QM9).
+
+Trains a model on QM9 references (built and cached resumably in benchmarks/cache), then, for held-out
+molecules, counts SCF cycles to convergence from minao, atom, huckel (and sap if PySCF has it) and from
+the model (prediction + one Kohn-Sham step included in its wall time).
+
+    python benchmarks/scf_guess.py [--n-train 60] [--n-test 20]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _record import markdown_table, record
+from rhocast import datasets
+from rhocast.dataset import Dataset
+from rhocast.model import DensityModel
+from rhocast.references import ReferenceSettings, compute_references, make_scf
+from rhocast.scf_guess import scf_guess
+
+CACHE = Path(__file__).with_name("cache")
+SETTINGS = dict(xc="pbe", basis="def2-svp", auxbasis="def2-universal-jkfit", grid_level=1, conv_tol=1e-7)
+
+
+def cycles_from(mf, dm0=None, init_guess=None):
+    counter = []
+    mf.callback = lambda env: counter.append(env["cycle"])
+    if init_guess:
+        mf.init_guess = init_guess
+    t = time.perf_counter()
+    mf.kernel(dm0=dm0)
+    return len(counter), time.perf_counter() - t, mf.converged
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--n-train", type=int, default=60)
+    p.add_argument("--n-test", type=int, default=20)
+    p.add_argument("--max-heavy-atoms", type=int, default=6)
+    args = p.parse_args()
+    CACHE.mkdir(exist_ok=True)
+    molecules = datasets.qm9(args.n_train + args.n_test, seed=0, max_heavy_atoms=args.max_heavy_atoms)
+    path = CACHE / f"qm9_guess_{args.max_heavy_atoms}.h5"
+    print(compute_references(molecules, path, **SETTINGS))
+    ds = Dataset(path)
+    idx = ds.indices()
+    train, test = idx[idx < args.n_train], idx[idx >= args.n_train]
+    model = DensityModel(n_sparse=200, max_radial=6, max_angular=4, regularization=1e-8).fit(ds, train)
+    settings = ReferenceSettings(**SETTINGS).resolved()
+    guesses = ["minao", "atom", "huckel"]
+    from pyscf.scf import hf
+
+    if hasattr(hf, "init_guess_by_sap"):
+        guesses.append("sap")
+    results = {g: [] for g in guesses + ["rhocast"]}
+    for i in test:
+        atoms = ds.atoms(int(i))
+        for g in guesses:
+            results[g].append(cycles_from(make_scf(atoms, settings), init_guess=g))
+        mf = make_scf(atoms, settings)
+        t = time.perf_counter()
+        dm0 = scf_guess(mf, model)
+        predict_time = time.perf_counter() - t
+        n, dt, ok = cycles_from(mf, dm0=dm0)
+        results["rhocast"].append((n, dt + predict_time, ok))
+        print(atoms.get_chemical_formula(), {k: v[-1][0] for k, v in results.items()}, flush=True)
+    rows = []
+    base = np.mean([r[0] for r in results["minao"]])
+    for g, r in results.items():
+        r = np.array(r, dtype=float)
+        rows.append([g, float(r[:, 0].mean()), float(1 - r[:, 0].mean() / base), float(r[:, 1].mean()),
+                     int(r[:, 2].sum())])
+    record("SCF initial guess from predicted densities (QM9, PBE/def2-SVP)",
+           f"{len(train)} training and {len(test)} held-out molecules with at most {args.max_heavy_atoms} heavy "
+           f"atoms; grid level 1, conv_tol 1e-7. Wall time of rhocast includes prediction and the Kohn-Sham step.\n\n"
+           + markdown_table(["guess", "mean SCF cycles", "fewer than minao", "mean wall time (s)", "converged"], rows))
+
+
+if __name__ == "__main__":
+    main()
