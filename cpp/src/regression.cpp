@@ -50,13 +50,16 @@ Eigen::VectorXd Regression::predict(int structure, const Eigen::Ref<const Eigen:
 }
 
 double Regression::loss(const Eigen::Ref<const Eigen::VectorXd>& w, bool add_regularization) const {
-    double total = 0.0;
-#pragma omp parallel for reduction(+ : total) schedule(dynamic, 1)
+    // Per-structure terms summed in a fixed order: results do not depend on the thread count.
+    std::vector<double> terms(n_structures());
+#pragma omp parallel for schedule(dynamic, 1)
     for (int k = 0; k < n_structures(); ++k) {
         const auto& s = structures_[k];
         const Eigen::VectorXd r = apply_psi(s, w) - s.target;
-        total += r.dot(s.metric.multiply(r));
+        terms[k] = r.dot(s.metric.multiply(r));
     }
+    double total = 0.0;
+    for (double t : terms) total += t;
     total *= 0.5 * scale();
     if (add_regularization) total += eta_ * w.squaredNorm();
     return total;
@@ -64,14 +67,15 @@ double Regression::loss(const Eigen::Ref<const Eigen::VectorXd>& w, bool add_reg
 
 namespace {
 
-// Sum of per-thread vectors: each thread accumulates its structures privately (no atomics).
+// Sum of per-thread vectors: each thread accumulates its structures privately (no atomics). A static
+// schedule and a fixed order of the final sum make repeated runs bitwise identical.
 template <class F>
 Eigen::VectorXd reduce_over_structures(int n_structures, int n_weights, F&& accumulate) {
     std::vector<Eigen::VectorXd> partial(omp_get_max_threads(), Eigen::VectorXd::Zero(n_weights));
 #pragma omp parallel
     {
         Eigen::VectorXd& mine = partial[omp_get_thread_num()];
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
         for (int k = 0; k < n_structures; ++k) accumulate(k, mine);
     }
     Eigen::VectorXd out = Eigen::VectorXd::Zero(n_weights);
@@ -131,11 +135,13 @@ std::vector<Eigen::MatrixXd> Regression::jacobi_blocks(const std::vector<int>& b
     // Map a weight start to its block.
     std::vector<int> block_of(n_weights_, -1);
     for (int b = 0; b < nb; ++b) block_of[block_starts[b]] = b;
+    std::vector<std::vector<Eigen::MatrixXd>> partial(omp_get_max_threads());
 #pragma omp parallel
     {
-        std::vector<Eigen::MatrixXd> mine(nb);
+        std::vector<Eigen::MatrixXd>& mine = partial[omp_get_thread_num()];
+        mine.resize(nb);
         for (int b = 0; b < nb; ++b) mine[b] = Eigen::MatrixXd::Zero(block_sizes[b], block_sizes[b]);
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
         for (int k = 0; k < n_structures(); ++k) {
             const auto& s = structures_[k];
             const auto& off = s.metric.offsets();
@@ -150,9 +156,9 @@ std::vector<Eigen::MatrixXd> Regression::jacobi_blocks(const std::vector<int>& b
                 mine[b].noalias() += p.transpose() * o * p;
             }
         }
-#pragma omp critical
-        for (int b = 0; b < nb; ++b) blocks[b] += mine[b];
     }
+    for (const auto& mine : partial)  // fixed order: deterministic
+        for (int b = 0; b < static_cast<int>(mine.size()); ++b) blocks[b] += mine[b];
     for (int b = 0; b < nb; ++b) {
         blocks[b] *= scale();
         if (add_regularization) blocks[b].diagonal().array() += 2.0 * eta_;
