@@ -1,0 +1,58 @@
+"""Prediction cost against system size: water clusters of 10 to 1000 molecules.
+
+A model trained on distorted water molecules (demo settings, references cached) predicts clusters cut
+from a liquid-water cell; time and memory per atom should stay flat (linear scaling). The PySCF SCF
+time (PBE/def2-SVP, grid level 1) is measured where it runs in reasonable time.
+
+    python benchmarks/scaling.py [--scf-up-to 32]
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+from _record import markdown_table, record
+from _water import cluster
+from rhocast import datasets
+from rhocast.dataset import Dataset
+from rhocast.demo import MODEL, SETTINGS, distorted_waters
+from rhocast.model import DensityModel
+from rhocast.references import ReferenceSettings, compute_references, run_scf
+
+CACHE = Path(__file__).with_name("cache")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--scf-up-to", type=int, default=32, help="largest cluster (molecules) to run PySCF on")
+    args = p.parse_args()
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / "scaling_monomers.h5"
+    compute_references(distorted_waters(40, seed=0), path, progress=False, **SETTINGS)
+    model = DensityModel(**MODEL).fit(Dataset(path), progress=False)
+    cell = datasets.liquid_water(1, n_molecules=32, seed=0, equilibration_ps=0.5)[0]
+    rows = []
+    for n in (10, 32, 100, 300, 1000):
+        atoms = cluster(cell, n)
+        t = time.perf_counter()
+        model.predict(atoms)
+        dt = time.perf_counter() - t
+        scf = "-"
+        if n <= args.scf_up_to:
+            t = time.perf_counter()
+            run_scf(atoms, ReferenceSettings(**{**SETTINGS, "grid_level": 1, "conv_tol": 1e-7}).resolved())
+            scf = time.perf_counter() - t
+        rows.append([n, len(atoms), dt, 1e3 * dt / len(atoms), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                     scf, scf / dt if scf != "-" else "-"])
+        print(rows[-1], flush=True)
+    record("Scaling of predictions: water clusters",
+           f"Model: {MODEL}, trained on 40 distorted water molecules (PBE/def2-SVP). Prediction = features + "
+           "kernels + coefficients.\n\n"
+           + markdown_table(["molecules", "atoms", "predict (s)", "ms/atom", "process peak RSS so far (MB)",
+                             "PySCF SCF (s)", "SCF/predict"], rows))
+
+
+if __name__ == "__main__":
+    main()
