@@ -158,10 +158,28 @@ def test_open_shell_uses_uks(tmp_path):
     assert abs(ds.floor(0)["n_electrons_fit"] - 9) < 0.05
 
 
-def test_periodic_input_is_refused(tmp_path):
+def test_mixed_and_partially_periodic_inputs_are_refused(tmp_path):
     cell = Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]], cell=[5, 5, 5], pbc=True)
-    with pytest.raises(ValueError, match="periodic references are not supported yet"):
-        rhocast.compute_references([cell], tmp_path / "r.h5", **FAST)
+    molecule = Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]])
+    with pytest.raises(ValueError, match="mixes molecules and periodic cells"):
+        rhocast.compute_references([cell, molecule], tmp_path / "r.h5", progress=False)
+    slab = Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]], cell=[5, 5, 5], pbc=[True, True, False])
+    with pytest.raises(ValueError, match="some directions only"):
+        rhocast.compute_references([slab], tmp_path / "r.h5", progress=False)
+    with pytest.raises(ValueError, match="overlap metric"):
+        rhocast.compute_references([cell], tmp_path / "r.h5", metric="coulomb", progress=False)
+    with pytest.raises(ValueError, match="periodic cells only"):
+        rhocast.compute_references([molecule], tmp_path / "r.h5", ke_cutoff=100.0, progress=False)
+    assert not (tmp_path / "r.h5").exists()
+
+
+def test_pseudopotential_lacking_an_element_is_reported(tmp_path):
+    cell = Atoms("H2Ra", positions=[[0, 0, 0], [0.74, 0, 0], [3.0, 0, 0]], cell=[6, 6, 6], pbc=True)
+    one_s = [[0, [1.0, 1.0]]]  # the orbital and auxiliary bases cover Ra; GTH-PBE does not
+    summary = rhocast.compute_references([cell], tmp_path / "r.h5", basis={"H": "gth-szv", "Ra": one_s},
+                                         pseudo="gth-pbe", auxbasis={"H": "etb:gth-szv", "Ra": one_s},
+                                         progress=False)
+    assert summary.failed[0].endswith("pseudopotential 'gth-pbe' has no parameters for Ra"), summary.failed
 
 
 def test_cli_reports_errors_in_one_line(tmp_path):

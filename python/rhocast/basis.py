@@ -15,8 +15,30 @@ from typing import Iterable, Mapping, Union
 import numpy as np
 
 # A basis as PySCF accepts it: a name ("def2-universal-jkfit") or a dict element -> name or
-# explicit shell list ([[l, [exp, coef, ...], ...], ...]).
+# explicit shell list ([[l, [exp, coef, ...], ...], ...]); or "etb:ORBITAL[:BETA]", the even-tempered
+# basis PySCF derives from the orbital basis ORBITAL (pyscf.df.addons.aug_etb, beta default 2.0).
 BasisSpec = Union[str, Mapping[str, object]]
+
+ETB_PREFIX = "etb:"
+
+
+def even_tempered_shells(spec: str, symbol: str) -> list:
+    """Shells (PySCF format) of the even-tempered basis ``etb:ORBITAL[:BETA]`` for one element.
+
+    For every l up to twice the orbital basis' largest l, exponents run from the smallest to the largest
+    product exponent of the orbital shells in ratios of beta. Such functions are as smooth as the
+    density itself, so they integrate accurately on a cell's uniform grid (unlike JK-fit bases,
+    whose core functions are far too tight).
+    """
+    from pyscf import gto
+    from pyscf.df.addons import aug_etb
+
+    parts = spec[len(ETB_PREFIX):].split(":")
+    if not parts[0] or len(parts) > 2:
+        raise ValueError(f"even-tempered basis {spec!r}: expected 'etb:ORBITAL_BASIS[:BETA]'")
+    beta = float(parts[1]) if len(parts) == 2 else 2.0
+    mol = gto.M(atom=f"{symbol} 0 0 0", basis={symbol: parts[0]}, spin=gto.charge(symbol) % 2, verbose=0)
+    return aug_etb(mol, beta=beta)[symbol]
 
 _P_TO_CANONICAL = np.array([1, 2, 0])  # PySCF (x, y, z) -> canonical (y, z, x)
 
@@ -61,9 +83,16 @@ class AuxiliaryBasis:
 
         self.spec = spec if isinstance(spec, str) else {str(k): v for k, v in spec.items()}
         self.shells: dict[int, list[Shell]] = {}
+        self._pyscf_basis: dict[str, object] = {}  # element symbol -> what PySCF is given
         for el in sorted({_atomic_number(e) for e in elements}):
             symbol = gto.mole._symbol(el)
             basis = self.spec if isinstance(self.spec, str) else self.spec.get(symbol)
+            if isinstance(basis, str) and basis.startswith(ETB_PREFIX):
+                try:
+                    basis = even_tempered_shells(basis, symbol)
+                except Exception as err:  # PySCF raises its own error types for a missing element
+                    raise ValueError(f"auxiliary basis {_describe(spec)} has no functions for {symbol}: {err}") from err
+            self._pyscf_basis[symbol] = basis
             if basis is None:
                 raise ValueError(f"auxiliary basis {_describe(spec)} has no functions for {symbol}")
             try:
@@ -116,10 +145,17 @@ class AuxiliaryBasis:
                             for z, shells in self.shells.items()})
 
     def make_auxmol(self, mol):
-        """The PySCF auxiliary molecule (or cell) of this basis for ``mol``."""
+        """The PySCF auxiliary molecule of this basis for ``mol``; for a ``pyscf.pbc`` Cell, the auxiliary cell."""
         from pyscf.df.addons import make_auxmol
+        from pyscf.pbc.gto import Cell
 
-        return make_auxmol(mol, self.spec)
+        basis = {s: self._pyscf_basis[s] for s in {mol.atom_pure_symbol(i) for i in range(mol.natm)}
+                 if s in self._pyscf_basis} or self.spec
+        if isinstance(mol, Cell):
+            from pyscf.pbc.df.incore import make_auxcell
+
+            return make_auxcell(mol, basis)
+        return make_auxmol(mol, basis)
 
     def to_json(self) -> str:
         return json.dumps({"spec": self.spec, "elements": self.elements})

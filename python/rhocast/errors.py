@@ -76,6 +76,14 @@ def _grid_nmae(atoms, pred, ref, basis, settings) -> float:
     from rhocast.basis import from_canonical
     from rhocast.structures import to_pyscf_mol
 
+    if atoms.pbc.any():  # the cell's uniform grid, lattice-summed functions
+        from rhocast.pbc.grid import density_from_coefficients, to_pyscf_cell, uniform_grid
+
+        cell = to_pyscf_cell(atoms, settings["basis"], settings.get("pseudo"), settings["ke_cutoff"])
+        auxcell = basis.make_auxmol(cell)
+        coords, weight = uniform_grid(cell)
+        diff = density_from_coefficients(auxcell, from_canonical(auxcell, pred - ref), coords)[0]
+        return 100 * float(weight * np.abs(diff).sum() / cell.nelectron)
     mol = to_pyscf_mol(atoms, settings["basis"])
     auxmol = basis.make_auxmol(mol)
     grids = dft.gen_grid.Grids(mol)

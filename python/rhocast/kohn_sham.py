@@ -83,24 +83,56 @@ def _xc_on_grid(mol, auxmol, c_pyscf: np.ndarray, xc: str, grids, max_memory_mb:
         vxc = np.atleast_2d(vxc)
         exc_total += weight @ (exc * rho)
         vrho_total += np.sum(weight * vxc * np.atleast_2d(rho_arr))
-        wv = weight * vxc
-        wv[0] *= 0.5  # the matrix is symmetrised below: aow^T ao + ao^T aow
-        aow = np.einsum("xgi,xg->gi", ao[:len(wv)], wv)
-        half = ao[0].T @ aow
-        vxc_mat += half + half.T
+        vxc_mat += potential_matrix_block(ao, weight * vxc)
     return vxc_mat, float(exc_total), float(vrho_total)
 
 
-def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: str = "def2-svp",
-                   auxbasis: str = "def2-universal-jkfit", xc: str = "pbe", charge: Optional[int] = None,
-                   spin: Optional[int] = None, grid_level: int = 3, max_memory_mb: float = 500.0) -> KohnShamResult:
+def potential_matrix_block(ao: np.ndarray, wv: np.ndarray) -> np.ndarray:
+    """sum_g wv_0 chi_mu chi_nu + wv_x d_x(chi_mu chi_nu) over a block of points.
+
+    ao: (1 or 4, n_points, nao) values (and gradients); wv: (1 or 4, n_points), weight times potential
+    (for a GGA, PySCF's ``eval_xc_eff`` convention: wv_x = weight x 2 v_sigma d_x rho).
+    """
+    wv = np.array(wv, dtype=float)
+    wv[0] *= 0.5  # the matrix is symmetrised below: aow^T ao + ao^T aow
+    aow = np.einsum("xgi,xg->gi", ao[:len(wv)], wv)
+    half = ao[0].T @ aow
+    return half + half.T
+
+
+STEP_OPTIONS = ("basis", "auxbasis", "xc", "grid_level", "pseudo", "ke_cutoff")
+
+
+def step_options(settings: dict) -> dict:
+    """The keyword arguments of :func:`kohn_sham_step` found in a dataset's or model's ``settings``."""
+    return {k: settings[k] for k in STEP_OPTIONS if settings.get(k) is not None}
+
+
+def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[str] = None,
+                   auxbasis: Optional[str] = None, xc: str = "pbe", charge: Optional[int] = None,
+                   spin: Optional[int] = None, grid_level: Optional[int] = None, pseudo: Optional[str] = None,
+                   ke_cutoff: Optional[float] = None, max_memory_mb: float = 500.0) -> KohnShamResult:
     """One KS diagonalisation from the density ``coefficients`` (canonical order) of ``atoms``.
 
-    ``basis``, ``auxbasis``, ``xc`` and ``grid_level`` should be those of the reference (a dataset's
-    or model's ``settings``); charge and spin default to ``atoms.info``.
+    ``basis``, ``auxbasis``, ``xc``, ``grid_level`` (molecules), ``pseudo`` and ``ke_cutoff`` (cells)
+    should be those of the reference (``step_options(dataset.settings)``); unset ones take the defaults
+    of :class:`rhocast.references.ReferenceSettings`. Charge and spin default to ``atoms.info``.
+    Periodic cells go to :func:`rhocast.pbc.kohn_sham.kohn_sham_step_cell` (closed shell, Gamma point).
     """
     from pyscf import dft
 
+    from rhocast.references import ReferenceSettings
+
+    periodic = bool(atoms.pbc.any())
+    opts = ReferenceSettings(xc=xc, basis=basis, auxbasis=auxbasis, grid_level=grid_level, pseudo=pseudo,
+                             ke_cutoff=ke_cutoff).resolved(periodic)
+    if periodic:
+        from rhocast.pbc.kohn_sham import kohn_sham_step_cell
+
+        return kohn_sham_step_cell(atoms, coefficients, basis=opts.basis, auxbasis=opts.auxbasis, xc=opts.xc,
+                                   pseudo=opts.pseudo, ke_cutoff=opts.ke_cutoff, charge=charge,
+                                   max_memory_mb=max_memory_mb)
+    basis, auxbasis, grid_level = opts.basis, opts.auxbasis, opts.grid_level
     c0, s0 = charge_and_spin(atoms)
     mol = to_pyscf_mol(atoms, basis, c0 if charge is None else charge, s0 if spin is None else spin)
     auxmol = AuxiliaryBasis(auxbasis, set(atoms.numbers)).make_auxmol(mol)

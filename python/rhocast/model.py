@@ -37,6 +37,8 @@ def metric_matrix(atoms: Atoms, basis: AuxiliaryBasis, metric: str, overlap_tol:
 
         return overlap_matrix(atoms, basis, tol=overlap_tol)
     if metric == "coulomb":
+        if atoms.pbc.any():
+            raise ValueError("the Coulomb metric is not available for periodic cells: use metric='overlap'")
         from rhocast.density_fitting import metric_matrix as dense_metric
         from rhocast.sparse import from_dense
         from rhocast.structures import to_pyscf_mol

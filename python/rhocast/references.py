@@ -23,23 +23,60 @@ from rhocast.structures import (StructureError, StructureSource, charge_and_spin
 
 @dataclass(frozen=True)
 class ReferenceSettings:
-    """How references are computed; stored in the dataset and compared on append."""
+    """How references are computed; stored in the dataset and compared on append.
+
+    None means "the default for the kind of structure" (:meth:`resolved`). Molecules: def2-svp, the
+    JK-fit partner of the basis, Coulomb metric, a DFT grid of ``grid_level``. Periodic cells (Gamma
+    point, :mod:`rhocast.pbc`): gth-dzvp with the GTH pseudopotential of the functional, the even-tempered
+    basis ``etb:<basis>``, overlap metric (the Coulomb metric of a cell needs Ewald sums: not provided),
+    the uniform grid of ``ke_cutoff`` (Hartree) and the SCF scheme ``pbc_scheme``.
+    """
 
     xc: str = "pbe"
-    basis: str = "def2-svp"
-    auxbasis: Optional[str] = None  # None: PySCF's JK-fit partner of ``basis``
-    metric: str = "coulomb"
-    grid_level: int = 3
+    basis: Optional[str] = None
+    auxbasis: Optional[str] = None
+    metric: Optional[str] = None
+    grid_level: Optional[int] = None
     conv_tol: float = 1e-9
     max_cycle: int = 100
     density_fit_scf: bool = False
     constrain_electrons: bool = False
+    pseudo: Optional[str] = None
+    ke_cutoff: Optional[float] = None
+    pbc_scheme: Optional[str] = None
 
-    def resolved(self) -> "ReferenceSettings":
-        if self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, not {self.metric!r}")
-        aux = self.auxbasis or default_auxbasis(self.basis)
-        return ReferenceSettings(**{**asdict(self), "auxbasis": aux, "xc": self.xc.lower()})
+    def resolved(self, periodic: bool = False) -> "ReferenceSettings":
+        xc = self.xc.lower()
+        if periodic:
+            from rhocast.pbc.references import SCHEMES
+
+            basis = self.basis or "gth-dzvp"
+            metric = self.metric or "overlap"
+            if metric != "overlap":
+                raise ValueError(f"periodic cells are fitted in the overlap metric, not {metric!r}")
+            if self.density_fit_scf:
+                raise ValueError("for periodic cells choose the SCF scheme with pbc_scheme, not density_fit_scf")
+            scheme = self.pbc_scheme or "multigrid"
+            if scheme not in SCHEMES:
+                raise ValueError(f"pbc_scheme must be one of {SCHEMES}, not {scheme!r}")
+            return ReferenceSettings(**{**asdict(self), "xc": xc, "basis": basis, "metric": metric,
+                                        "auxbasis": self.auxbasis or f"etb:{basis}", "grid_level": None,
+                                        "pseudo": self.pseudo or (f"gth-{xc}" if basis.startswith("gth") else None),
+                                        "ke_cutoff": float(self.ke_cutoff or 200.0), "pbc_scheme": scheme})
+        for name in ("pseudo", "ke_cutoff", "pbc_scheme"):
+            if getattr(self, name) is not None:
+                raise ValueError(f"{name} applies to periodic cells only")
+        metric = self.metric or "coulomb"
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
+        basis = self.basis or "def2-svp"
+        return ReferenceSettings(**{**asdict(self), "xc": xc, "basis": basis, "metric": metric,
+                                    "auxbasis": self.auxbasis or default_auxbasis(basis),
+                                    "grid_level": 3 if self.grid_level is None else self.grid_level})
+
+    def as_dict(self) -> dict:
+        """The stored form: fields that do not apply (None) are left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 def make_scf(atoms, settings: ReferenceSettings):
@@ -110,6 +147,10 @@ def fitting_floor(mf, auxmol, coefficients: np.ndarray, block: int = 4000) -> di
 
 def reference_record(atoms, settings: ReferenceSettings) -> dict:
     """Everything stored for one structure: SCF, fit, floor (settings must be resolved)."""
+    if atoms.pbc.any():
+        from rhocast.pbc.references import reference_record as cell_record
+
+        return cell_record(atoms, settings)
     t0 = time.perf_counter()
     mf, iterations = run_scf(atoms, settings)
     from rhocast.basis import AuxiliaryBasis
@@ -172,27 +213,34 @@ class ReferenceSummary:
 
 
 def compute_references(structures: StructureSource, output: Union[str, Path], *, xc: str = "pbe",
-                       basis: str = "def2-svp", auxbasis: Optional[str] = None, metric: str = "coulomb",
-                       grid_level: int = 3, conv_tol: float = 1e-9, max_cycle: int = 100,
+                       basis: Optional[str] = None, auxbasis: Optional[str] = None, metric: Optional[str] = None,
+                       grid_level: Optional[int] = None, conv_tol: float = 1e-9, max_cycle: int = 100,
                        density_fit_scf: bool = False, constrain_electrons: bool = False,
-                       n_workers: int = 1, progress: bool = True) -> ReferenceSummary:
+                       pseudo: Optional[str] = None, ke_cutoff: Optional[float] = None,
+                       pbc_scheme: Optional[str] = None, n_workers: int = 1,
+                       progress: bool = True) -> ReferenceSummary:
     """Compute DFT references for ``structures`` and store them in the HDF5 file ``output``.
 
     Resumable: structures already in ``output`` (same position, same geometry) are skipped; a file
     written with other settings is refused. Invalid structures and failed SCFs are reported in the
     returned summary and nothing is written for them; non-converged SCFs are stored and flagged.
-    ``n_workers`` processes share the cores (threads per worker = cores // workers).
+    ``n_workers`` processes share the cores (threads per worker = cores // workers). Periodic cells
+    (``pbc`` all True) go through :mod:`rhocast.pbc`; ``pseudo``, ``ke_cutoff`` and ``pbc_scheme`` apply
+    to them only. Unset settings take the defaults of :class:`ReferenceSettings`.
     """
     from tqdm.auto import tqdm
 
-    settings = ReferenceSettings(xc, basis, auxbasis, metric, grid_level, conv_tol, max_cycle,
-                                 density_fit_scf, constrain_electrons).resolved()
     atoms_list = read_structures(structures)
-    for a in atoms_list:
-        if a.pbc.any():
-            raise ValueError(f"{describe(a)} is periodic: periodic references are not supported yet")
+    periodic = {bool(a.pbc.any()) for a in atoms_list}
+    if len(periodic) > 1:
+        raise ValueError("the input mixes molecules and periodic cells: write them to separate datasets")
+    for i, a in enumerate(atoms_list):
+        if a.pbc.any() and not a.pbc.all():
+            raise ValueError(f"{describe(a, i)} is periodic in some directions only: 3D cells or molecules")
+    settings = ReferenceSettings(xc, basis, auxbasis, metric, grid_level, conv_tol, max_cycle, density_fit_scf,
+                                 constrain_electrons, pseudo, ke_cutoff, pbc_scheme).resolved(periodic.pop())
     output = Path(output)
-    done = store.open_for_append(output, asdict(settings))
+    done = store.open_for_append(output, settings.as_dict())
     summary = ReferenceSummary(str(output), len(atoms_list))
     pending = []
     for i, a in enumerate(atoms_list):
@@ -203,7 +251,7 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
             summary.skipped.append(i)
             continue
         try:
-            validate_structure(a, i, basis=settings.basis, auxbasis=settings.auxbasis)
+            validate_structure(a, i, basis=settings.basis, auxbasis=settings.auxbasis, pseudo=settings.pseudo)
         except StructureError as err:
             summary.failed[i] = str(err)
             continue

@@ -56,13 +56,14 @@ def describe(atoms: Atoms, index: Optional[int] = None) -> str:
     return f"structure {index} ({name})" if index is not None else f"structure {name}"
 
 
-def validate_structure(atoms: Atoms, index: Optional[int] = None, *,
-                       basis: Optional[object] = None, auxbasis: Optional[object] = None) -> None:
+def validate_structure(atoms: Atoms, index: Optional[int] = None, *, basis: Optional[object] = None,
+                       auxbasis: Optional[object] = None, pseudo: Optional[str] = None) -> None:
     """Raise :class:`StructureError` if ``atoms`` cannot be computed.
 
     Checks: known elements, finite coordinates, no two atoms closer than 0.1 Angstrom (minimum image
     in periodic cells), a charge and spin consistent with the electron count, and, when given, that
-    the orbital ``basis`` (PySCF name or dict) and ``auxbasis`` cover every element.
+    the orbital ``basis`` (PySCF name or dict), ``auxbasis`` and ``pseudo`` (a pyscf.pbc
+    pseudopotential name) cover every element.
     """
     who = describe(atoms, index)
     numbers = atoms.numbers
@@ -88,6 +89,14 @@ def validate_structure(atoms: Atoms, index: Optional[int] = None, *,
     symbols = sorted(set(atoms.get_chemical_symbols()))
     if basis is not None:
         _check_orbital_basis(basis, symbols, who)
+    if pseudo is not None:
+        from pyscf.pbc.gto.pseudo import load
+
+        for symbol in symbols:
+            try:
+                load(pseudo, symbol)
+            except Exception:  # PySCF raises several types for an unknown name or element
+                raise StructureError(f"{who}: pseudopotential {pseudo!r} has no parameters for {symbol}") from None
     if auxbasis is not None:
         from rhocast.basis import AuxiliaryBasis
 
@@ -145,7 +154,7 @@ def to_pyscf_mol(atoms: Atoms, basis, charge: Optional[int] = None, spin: Option
     from pyscf import gto
 
     if atoms.pbc.any():
-        raise ValueError(f"{describe(atoms)} is periodic: periodic references are not supported yet")
+        raise ValueError(f"{describe(atoms)} is periodic: use rhocast.pbc.grid.to_pyscf_cell")
     c0, s0 = charge_and_spin(atoms)
     return gto.M(atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions / Bohr)],
                  basis=basis, charge=c0 if charge is None else charge, spin=s0 if spin is None else spin,

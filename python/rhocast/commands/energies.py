@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rhocast import plots
     from rhocast.dataset import Dataset
-    from rhocast.kohn_sham import kohn_sham_step
+    from rhocast.kohn_sham import kohn_sham_step, step_options
     from rhocast.model import DensityModel
 
     model = DensityModel.load(args.model)
@@ -52,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.reference} has {len(ref)} structures, {args.structures} has {len(structures)}")
     results = []
     for a in tqdm(structures, desc="Kohn-Sham steps", unit="structure"):
-        r = kohn_sham_step(a, model.predict(a), basis=settings["basis"], auxbasis=settings["auxbasis"],
-                           xc=settings["xc"], grid_level=settings["grid_level"])
+        r = kohn_sham_step(a, model.predict(a), **step_options(settings))
         results.append(r)
     out = Path(args.output)
     tmp = out.with_name(out.name + ".tmp")

@@ -9,16 +9,23 @@ def register(subparsers) -> argparse.ArgumentParser:
         "reference", help="compute DFT reference densities with PySCF (resumable)",
         description="Runs PySCF (RKS, or UKS when atoms.info['spin'] != 0) on every structure of IN "
                     "(any file ase.io.read reads) and fits the density onto an auxiliary basis. "
+                    "Periodic cells (pbc in all three directions) get Gamma-point DFT with pyscf.pbc. "
                     "Rerunning the same command resumes: finished structures are skipped.")
     p.add_argument("input", help="structure file (xyz, extxyz, ... anything ase.io.read reads)")
     p.add_argument("-o", "--output", required=True, help="output HDF5 dataset")
     p.add_argument("--xc", default="pbe", help="exchange-correlation functional (default: pbe)")
-    p.add_argument("--basis", default="def2-svp", help="orbital basis (default: def2-svp)")
+    p.add_argument("--basis", default=None, help="orbital basis (default: def2-svp; cells: gth-dzvp)")
     p.add_argument("--auxbasis", default=None,
-                   help="auxiliary basis for the density (default: PySCF's JK-fit partner of --basis)")
-    p.add_argument("--metric", choices=["coulomb", "overlap"], default="coulomb",
-                   help="metric of the density fit (default: coulomb)")
-    p.add_argument("--grid-level", type=int, default=3, help="PySCF DFT grid level (default: 3)")
+                   help="auxiliary basis for the density (default: PySCF's JK-fit partner of --basis; "
+                        "cells: etb:BASIS, the even-tempered basis derived from it)")
+    p.add_argument("--metric", choices=["coulomb", "overlap"], default=None,
+                   help="metric of the density fit (default: coulomb; cells: overlap, the only one)")
+    p.add_argument("--grid-level", type=int, default=None, help="PySCF DFT grid level, molecules (default: 3)")
+    p.add_argument("--pseudo", default=None, help="cells: pseudopotential (default: gth-XC with a GTH basis)")
+    p.add_argument("--ke-cutoff", type=float, default=None,
+                   help="cells: kinetic-energy cutoff of the uniform grid in Hartree (default: 200)")
+    p.add_argument("--pbc-scheme", choices=["multigrid", "fftdf", "gdf"], default=None,
+                   help="cells: PySCF's Coulomb/XC scheme in the SCF (default: multigrid, the fastest here)")
     p.add_argument("--conv-tol", type=float, default=1e-9, help="SCF energy convergence (default: 1e-9)")
     p.add_argument("--max-cycle", type=int, default=100, help="maximum SCF cycles (default: 100)")
     p.add_argument("--density-fit", action="store_true", help="density-fitted J/K in the SCF itself")
@@ -35,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     summary = compute_references(
         args.input, args.output, xc=args.xc, basis=args.basis, auxbasis=args.auxbasis, metric=args.metric,
         grid_level=args.grid_level, conv_tol=args.conv_tol, max_cycle=args.max_cycle,
-        density_fit_scf=args.density_fit, constrain_electrons=args.constrain_electrons,
-        n_workers=args.workers)
+        density_fit_scf=args.density_fit, constrain_electrons=args.constrain_electrons, pseudo=args.pseudo,
+        ke_cutoff=args.ke_cutoff, pbc_scheme=args.pbc_scheme, n_workers=args.workers)
     print(summary)
     return 1 if summary.failed else 0

@@ -1,0 +1,139 @@
+"""Reference densities of periodic cells: Gamma-point DFT with ``pyscf.pbc`` and the fit on the cell's grid.
+
+The SCF density (valence only with pseudopotentials) is evaluated on the cell's uniform grid and fitted
+in the overlap metric with lattice sums: w_P = integral over the cell of phi_P rho (on the grid),
+c = S^-1 w with the lattice-summed overlap S of the compiled core (optionally constrained to the exact
+valence electron count). Energies are recomputed from the converged density matrix with the same grid
+functions the Kohn-Sham step uses (:mod:`rhocast.pbc.kohn_sham`), so reference and step agree in their
+conventions whatever SCF scheme produced the density. Atomic units.
+
+SCF schemes (``pbc_scheme``): "multigrid" (default), "fftdf" and "gdf". On 2 cores, PBE/gth-dzvp at
+ke_cutoff 200 Ha, one water in a 4 A cell: multigrid 3.5 s, FFTDF 24 s; GDF's density carries its own
+fitting error (0.5 mHa per molecule at gth-szv). benchmarks/liquid_water.py measures the three on
+8-water cells; multigrid is the fastest there too (see benchmarks/RESULTS.md).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import scipy.sparse.linalg
+from ase import Atoms
+
+from rhocast.basis import AuxiliaryBasis, to_canonical
+from rhocast.density_fitting import function_integrals
+from rhocast.pbc.grid import density_from_coefficients, density_from_dm, project, to_pyscf_cell, uniform_grid
+
+SCHEMES = ("multigrid", "fftdf", "gdf")
+
+
+def make_scf(atoms: Atoms, settings):
+    """The ``pyscf.pbc`` Gamma-point RKS of a cell, set up but not run (``settings``: resolved ReferenceSettings)."""
+    from pyscf.pbc import dft
+
+    from rhocast.structures import describe
+
+    if settings.pbc_scheme not in SCHEMES:
+        raise ValueError(f"pbc_scheme must be one of {SCHEMES}, not {settings.pbc_scheme!r}")
+    cell = to_pyscf_cell(atoms, settings.basis, settings.pseudo, settings.ke_cutoff)
+    if cell.spin != 0:
+        raise ValueError(f"{describe(atoms)}: open-shell cells (spin {cell.spin}) are not supported")
+    mf = dft.RKS(cell)
+    mf.xc = settings.xc
+    mf.conv_tol = settings.conv_tol
+    mf.max_cycle = settings.max_cycle
+    if settings.pbc_scheme == "gdf":
+        mf = mf.density_fit()
+    elif settings.pbc_scheme == "multigrid":
+        mf = mf.multigrid_numint()
+    return mf
+
+
+def energy_components(cell, dm: np.ndarray, xc: str, max_memory_mb: float = 500.0) -> dict[str, float]:
+    """Energy per cell and its components (Hartree) of a total density matrix, on the cell's grid.
+
+    kinetic, electron_nuclear (the pseudopotential, local and non-local, or the nuclear attraction),
+    hartree and xc (uniform grid, FFT Poisson with a neutralising background), nuclear_repulsion (Ewald).
+    """
+    from pyscf import dft as mol_dft
+    from pyscf.pbc import dft
+
+    from rhocast.pbc.grid import hartree
+
+    coords, weight = uniform_grid(cell)
+    xctype = mol_dft.numint.NumInt()._xc_type(xc)
+    rho = density_from_dm(cell, dm, coords, deriv=0 if xctype == "LDA" else 1, max_memory_mb=max_memory_mb)
+    exc = mol_dft.numint.NumInt().eval_xc_eff(xc, rho if xctype != "LDA" else rho[0], deriv=0, xctype=xctype)[0]
+    kinetic = cell.pbc_intor("int1e_kin", hermi=1)
+    hcore = dft.RKS(cell).get_hcore()
+    e = {"kinetic": float(np.einsum("ij,ji->", kinetic, dm)),
+         "electron_nuclear": float(np.einsum("ij,ji->", hcore - kinetic, dm)),
+         "hartree": hartree(cell, rho[0])[0], "xc": float(weight * (exc @ rho[0])),
+         "nuclear_repulsion": float(cell.energy_nuc())}
+    e["total"] = sum(e.values())
+    return e
+
+
+def fit_density(atoms: Atoms, cell, basis: AuxiliaryBasis, rho: np.ndarray, n_electrons: Optional[float] = None,
+                overlap_tol: float = 1e-10, max_memory_mb: float = 500.0) -> np.ndarray:
+    """Coefficients (canonical order) of the overlap-metric fit of rho (N_g,), given on ``cell``'s grid.
+
+    c = S^-1 w with S the lattice-summed block-sparse overlap (sparse LU, memory linear in the cell size);
+    with ``n_electrons`` the fit is constrained to integrate to exactly that many electrons.
+    """
+    from rhocast.overlap import overlap_matrix
+    from rhocast.sparse import to_scipy
+
+    auxcell = basis.make_auxmol(cell)
+    coords, weight = uniform_grid(cell)
+    w = to_canonical(auxcell, project(auxcell, rho, coords, weight, max_memory_mb))
+    lu = scipy.sparse.linalg.splu(to_scipy(overlap_matrix(atoms, basis, tol=overlap_tol)).tocsc())
+    c = lu.solve(w)
+    if n_electrons is not None:
+        q = function_integrals(auxcell)
+        sq = lu.solve(q)
+        c = c + sq * (n_electrons - q @ c) / (q @ sq)
+    return c
+
+
+def fitting_floor(cell, basis: AuxiliaryBasis, coefficients: np.ndarray, rho: np.ndarray,
+                  max_memory_mb: float = 500.0) -> dict[str, float]:
+    """relative_l2 and nmae (percent) of the fitted density against rho on the cell's grid; fitted electron count."""
+    from rhocast.basis import from_canonical
+
+    auxcell = basis.make_auxmol(cell)
+    coords, weight = uniform_grid(cell)
+    diff = density_from_coefficients(auxcell, from_canonical(auxcell, coefficients), coords,
+                                     max_memory_mb=max_memory_mb)[0] - rho
+    return {"relative_l2": 100 * float(np.sqrt((diff @ diff) / (rho @ rho))),
+            "nmae": 100 * float(weight * np.abs(diff).sum() / cell.nelectron),
+            "n_electrons_fit": float(function_integrals(auxcell) @ coefficients)}
+
+
+def reference_record(atoms: Atoms, settings) -> dict:
+    """Everything stored for one cell: SCF, fit, floor, energies per cell (settings resolved for cells)."""
+    import time
+
+    from rhocast.structures import charge_and_spin, structure_hash
+
+    t0 = time.perf_counter()
+    mf = make_scf(atoms, settings)
+    cycles = []
+    mf.callback = lambda env: cycles.append(env["cycle"])
+    mf.kernel()
+    cell = mf.cell
+    dm = mf.make_rdm1()
+    coords, _ = uniform_grid(cell)
+    rho = density_from_dm(cell, dm, coords)[0]
+    basis = AuxiliaryBasis(settings.auxbasis, set(atoms.numbers))
+    n_el = cell.nelectron
+    c = fit_density(atoms, cell, basis, rho, n_electrons=n_el if settings.constrain_electrons else None)
+    energies = energy_components(cell, dm, settings.xc)
+    energies["total"] = float(mf.e_tot)
+    charge, spin = charge_and_spin(atoms)
+    return {"atoms": atoms, "hash": structure_hash(atoms), "charge": charge, "spin": spin,
+            "converged": bool(mf.converged),
+            "reason": "" if mf.converged else f"SCF not converged in {settings.max_cycle} cycles",
+            "iterations": len(cycles), "n_electrons": n_el, "coefficients": c, "metric": settings.metric,
+            "energies": energies, "floor": fitting_floor(cell, basis, c, rho),
+            "wall_time": time.perf_counter() - t0}
