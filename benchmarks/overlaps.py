@@ -21,6 +21,12 @@ from rhocast.overlap import overlap_matrix
 from rhocast.structures import to_pyscf_mol
 
 
+def best_of(f) -> float:
+    t = time.perf_counter()
+    f()
+    return time.perf_counter() - t
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--threads", type=int, default=2)
@@ -38,7 +44,9 @@ def main() -> None:
         n = int(basis.offsets(atoms.numbers)[-1])
         t = time.perf_counter()
         s = overlap_matrix(atoms, basis)
-        ours = time.perf_counter() - t
+        first = time.perf_counter() - t
+        ours = min([first] + [best_of(lambda: overlap_matrix(atoms, basis))
+                              for _ in range(2 if len(atoms) < 1000 else 0)])
         dense_gb = n * n * 8 / 1e9
         if dense_gb > args.dense_limit_gb:
             theirs, ratio = f"not run ({dense_gb:.1f} GB dense)", "-"
@@ -52,21 +60,22 @@ def main() -> None:
                 aux = pbcgto.Cell(atom=[(a, p) for a, p in zip(atoms.get_chemical_symbols(), atoms.positions / Bohr)],
                                   a=atoms.cell.array / Bohr, unit="Bohr", basis="def2-universal-jkfit",
                                   precision=1e-10, verbose=0).build()
-                t = time.perf_counter()
-                aux.pbc_intor("int1e_ovlp", hermi=1)
+                theirs = min(best_of(lambda: aux.pbc_intor("int1e_ovlp", hermi=1)) for _ in range(3))
             else:
                 aux = basis.make_auxmol(mol)
-                t = time.perf_counter()
-                aux.intor("int1e_ovlp")
-            theirs = time.perf_counter() - t
+                theirs = min(best_of(lambda: aux.intor("int1e_ovlp")) for _ in range(3))
             ratio = theirs / ours
-        rows.append([name, len(atoms), n, ours, theirs, ratio, s.memory_bytes / 1e6, dense_gb * 1e3,
+        rows.append([name, len(atoms), n, first, ours, theirs, ratio, s.memory_bytes / 1e6, dense_gb * 1e3,
                      s.memory_bytes / len(atoms) / 1e3])
         print(rows[-1], flush=True)
-    table = markdown_table(["system", "atoms", "functions", "rhocast (s)", "PySCF dense (s)", "speed-up",
+    table = markdown_table(["system", "atoms", "functions", "rhocast first call (s)", "rhocast (s)",
+                            "PySCF dense (s)", "speed-up",
                             "block-sparse (MB)", "dense (MB)", "kB per atom"], rows)
     record("Overlap matrices: block-sparse (rhocast) vs dense (PySCF), def2-universal-jkfit",
-           f"{args.threads} threads, screening tol 1e-10. Memory per atom stays flat when the storage is linear.\n\n"
+           f"{args.threads} threads, screening tol 1e-10; best of 3 calls for both codes. rhocast's first call also "
+           f"finds the screening radii of the basis (cached for the process). The block-sparse memory per "
+           f"atom saturates once a cluster is wider than the screening radius (about 13 A for these diffuse "
+           f"functions): linear beyond that.\n\n"
            + table)
 
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 
@@ -57,86 +58,184 @@ void overlap_1d(int la, int lb, double pa, double pb, double one_over_2p, double
     }
 }
 
-}  // namespace
+// Sparse Cartesian -> solid harmonic coefficients of one l: (m, Cartesian index, coefficient).
+struct SolidTerm {
+    int m, cart;
+    double coef;
+};
 
-Eigen::MatrixXd shell_overlap(const Shell& a, const Eigen::Vector3d& A, const Shell& b,
-                              const Eigen::Vector3d& B) {
+const std::vector<SolidTerm>& solid_terms(int l) {
+    static const std::vector<std::vector<SolidTerm>> cache = [] {
+        std::vector<std::vector<SolidTerm>> c;
+        for (int k = 0; k <= 12; ++k) {
+            const Eigen::MatrixXd& t = cart_to_solid(k);
+            std::vector<SolidTerm> terms;
+            for (int m = 0; m < t.rows(); ++m)
+                for (int q = 0; q < t.cols(); ++q)
+                    if (t(m, q) != 0.0) terms.push_back({m, q, t(m, q)});
+            c.push_back(std::move(terms));
+        }
+        return c;
+    }();
+    return cache.at(l);
+}
+
+constexpr int kMaxL = 6;
+constexpr int kMaxCart = (kMaxL + 1) * (kMaxL + 2) / 2;
+
+// out(ma, mb) += <phi_a(r - A)|phi_b(r - B)>, out row-major with leading dimension ld. No allocation:
+// this runs once per shell pair and image in the assembly's inner loop.
+void accumulate_shell_overlap(const Shell& a, const Eigen::Vector3d& A, const Shell& b, const Eigen::Vector3d& B,
+                              double* out, int ld) {
     const int la = a.l, lb = b.l;
-    const int na = n_cartesian(la), nb = n_cartesian(lb);
-    Eigen::MatrixXd cart = Eigen::MatrixXd::Zero(na, nb);
+    if (la > kMaxL || lb > kMaxL) throw std::invalid_argument("angular momentum above 6 in an overlap");
+    const int na = n_cartesian(la), nb = n_cartesian(lb), w = lb + 1;
+    double cart[kMaxCart * kMaxCart] = {};
+    double sx[(kMaxL + 1) * (kMaxL + 1)], sy[(kMaxL + 1) * (kMaxL + 1)], sz[(kMaxL + 1) * (kMaxL + 1)];
     const Eigen::Vector3d ab = A - B;
     const double r2 = ab.squaredNorm();
-    std::vector<double> sx((la + 1) * (lb + 1)), sy(sx.size()), sz(sx.size());
     for (std::size_t ka = 0; ka < a.exponents.size(); ++ka)
         for (std::size_t kb = 0; kb < b.exponents.size(); ++kb) {
             const double alpha = a.exponents[ka], beta = b.exponents[kb];
             const double p = alpha + beta;
             const double pref = a.coefficients[ka] * b.coefficients[kb] * std::exp(-alpha * beta / p * r2) *
-                                std::pow(M_PI / p, 1.5);
+                                (M_PI / p) * std::sqrt(M_PI / p);
             if (pref == 0.0) continue;
             const Eigen::Vector3d P = (alpha * A + beta * B) / p;
             const Eigen::Vector3d pa = P - A, pb = P - B;
-            overlap_1d(la, lb, pa.x(), pb.x(), 0.5 / p, sx.data());
-            overlap_1d(la, lb, pa.y(), pb.y(), 0.5 / p, sy.data());
-            overlap_1d(la, lb, pa.z(), pb.z(), 0.5 / p, sz.data());
-            const int w = lb + 1;
+            overlap_1d(la, lb, pa.x(), pb.x(), 0.5 / p, sx);
+            overlap_1d(la, lb, pa.y(), pb.y(), 0.5 / p, sy);
+            overlap_1d(la, lb, pa.z(), pb.z(), 0.5 / p, sz);
             for (int ax = la; ax >= 0; --ax)
                 for (int ay = la - ax; ay >= 0; --ay) {
                     const int az = la - ax - ay;
-                    const int ia = cart_index(la, ax, ay);
-                    for (int bx = lb; bx >= 0; --bx)
-                        for (int by = lb - bx; by >= 0; --by) {
-                            const int bz = lb - bx - by;
-                            cart(ia, cart_index(lb, bx, by)) +=
-                                pref * sx[ax * w + bx] * sy[ay * w + by] * sz[az * w + bz];
-                        }
+                    double* row = cart + cart_index(la, ax, ay) * nb;
+                    for (int bx = lb; bx >= 0; --bx) {
+                        const double fx = pref * sx[ax * w + bx];
+                        for (int by = lb - bx; by >= 0; --by)
+                            row[cart_index(lb, bx, by)] += fx * sy[ay * w + by] * sz[az * w + lb - bx - by];
+                    }
                 }
         }
-    return cart_to_solid(la) * cart * cart_to_solid(lb).transpose();
+    // tmp(ma, cb) = sum_ca C_a(ma, ca) cart(ca, cb); out(ma, mb) += sum_cb tmp(ma, cb) C_b(mb, cb)
+    double tmp[(2 * kMaxL + 1) * kMaxCart] = {};
+    for (const auto& t : solid_terms(la))
+        for (int q = 0; q < nb; ++q) tmp[t.m * nb + q] += t.coef * cart[t.cart * nb + q];
+    const auto& tb = solid_terms(lb);
+    for (int m = 0; m < 2 * la + 1; ++m)
+        for (const auto& t : tb) out[m * ld + t.m] += t.coef * tmp[m * nb + t.cart];
+    (void)na;
 }
 
-namespace {
+// Shells of an element pair with the distance beyond which each shell pair is below tol.
+struct PairScreen {
+    std::vector<int> offset_a, offset_b;    // first function of each shell in the atom block
+    std::vector<double> shell_cutoff;       // (n_shells_a x n_shells_b), Bohr
+    double cutoff = 0.0;                    // the largest: beyond it the whole block is dropped
+};
 
-Eigen::MatrixXd atom_pair_block(const std::vector<Shell>& sa, const Eigen::Vector3d& A,
-                                const std::vector<Shell>& sb, const Eigen::Vector3d& B, int na, int nb) {
-    Eigen::MatrixXd block(na, nb);
-    int oa = 0;
-    for (const auto& a : sa) {
-        int ob = 0;
-        for (const auto& b : sb) {
-            block.block(oa, ob, 2 * a.l + 1, 2 * b.l + 1) = shell_overlap(a, A, b, B);
-            ob += 2 * b.l + 1;
+// The outermost distance where f(r) reaches tol: scanned inwards from r_max in steps of 1 Bohr, then
+// bisected to 0.01 Bohr inside the last step (beyond its maximum a Gaussian overlap decays
+// monotonically), plus a margin of 0.05 Bohr.
+template <class F>
+double outermost(F f, double r_max, double tol) {
+    for (double r = r_max; r > 0.0; r -= 1.0) {
+        if (f(r) < tol) continue;
+        double lo = r, hi = r + 1.0;  // f(lo) >= tol > f(hi)
+        while (hi - lo > 0.01) {
+            const double mid = 0.5 * (lo + hi);
+            (f(mid) >= tol ? lo : hi) = mid;
         }
-        oa += 2 * a.l + 1;
+        return hi + 0.05;
     }
-    return block;
+    return 0.05;
+}
+
+double shell_pair_cutoff(const Shell& a, const Shell& b, double tol) {
+    double a_min = 1e300, b_min = 1e300;
+    for (double e : a.exponents) a_min = std::min(a_min, e);
+    for (double e : b.exponents) b_min = std::min(b_min, e);
+    const double mu = a_min * b_min / (a_min + b_min);
+    // exp(-mu R^2) < tol * 1e-8 is negligible whatever the polynomial and contraction factors.
+    const double r_max = std::sqrt(std::log(1e8 / tol) / mu);
+    const int na = 2 * a.l + 1, nb = 2 * b.l + 1;
+    std::vector<double> block(na * nb);
+    auto norm_at = [&](double r) {
+        std::fill(block.begin(), block.end(), 0.0);
+        accumulate_shell_overlap(a, Eigen::Vector3d::Zero(), b, Eigen::Vector3d(0, 0, r), block.data(), nb);
+        double s = 0.0;
+        for (double v : block) s += v * v;
+        return std::sqrt(s);
+    };
+    return outermost(norm_at, r_max, tol);
+}
+
+PairScreen compute_pair_screen(const Basis& basis, int za, int zb, double tol) {
+    const auto& sa = basis.shells(za);
+    const auto& sb = basis.shells(zb);
+    PairScreen p;
+    int o = 0;
+    for (const auto& s : sa) { p.offset_a.push_back(o); o += 2 * s.l + 1; }
+    o = 0;
+    for (const auto& s : sb) { p.offset_b.push_back(o); o += 2 * s.l + 1; }
+    // The Frobenius norm of a shell-pair block is rotation invariant and bounds its largest
+    // element, so one axis suffices.
+    for (const auto& a : sa)
+        for (const auto& b : sb) {
+            p.shell_cutoff.push_back(shell_pair_cutoff(a, b, tol));
+            p.cutoff = std::max(p.cutoff, p.shell_cutoff.back());
+        }
+    return p;
+}
+
+// Screening radii depend on the shells and tol only: cached for the process (training computes the
+// overlaps of thousands of structures with one basis), keyed by the shells' content.
+PairScreen pair_screen(const Basis& basis, int za, int zb, double tol) {
+    static std::mutex mutex;
+    static std::map<std::vector<double>, PairScreen> cache;
+    std::vector<double> key{tol};
+    for (int z : {za, zb}) {
+        key.push_back(-1.0);  // separator: shells of a, then of b
+        for (const auto& sh : basis.shells(z)) {
+            key.push_back(sh.l);
+            key.insert(key.end(), sh.exponents.begin(), sh.exponents.end());
+            key.insert(key.end(), sh.coefficients.begin(), sh.coefficients.end());
+        }
+    }
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        auto it = cache.find(key);
+        if (it != cache.end()) return it->second;
+    }
+    PairScreen p = compute_pair_screen(basis, za, zb, tol);
+    std::lock_guard<std::mutex> lock(mutex);
+    if (cache.size() > 10000) cache.clear();  // bound the memory of a long-running process
+    return cache.emplace(std::move(key), std::move(p)).first->second;
+}
+
+// Adds the (A, B) atom-pair block to `out` (row-major, na x nb), shell pairs beyond their cutoff skipped.
+void accumulate_atom_pair(const std::vector<Shell>& sa, const Eigen::Vector3d& A, const std::vector<Shell>& sb,
+                          const Eigen::Vector3d& B, const PairScreen& screen, double* out, int nb) {
+    const double r = (A - B).norm();
+    for (std::size_t i = 0; i < sa.size(); ++i)
+        for (std::size_t j = 0; j < sb.size(); ++j) {
+            if (r >= screen.shell_cutoff[i * sb.size() + j]) continue;
+            accumulate_shell_overlap(sa[i], A, sb[j], B, out + screen.offset_a[i] * nb + screen.offset_b[j], nb);
+        }
 }
 
 }  // namespace
 
+Eigen::MatrixXd shell_overlap(const Shell& a, const Eigen::Vector3d& A, const Shell& b,
+                              const Eigen::Vector3d& B) {
+    using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    RowMajor out = RowMajor::Zero(2 * a.l + 1, 2 * b.l + 1);
+    accumulate_shell_overlap(a, A, b, B, out.data(), 2 * b.l + 1);
+    return out;
+}
+
 double screening_distance(const Basis& basis, int za, int zb, double tol) {
-    const auto& sa = basis.shells(za);
-    const auto& sb = basis.shells(zb);
-    const int na = basis.n_functions(za), nb = basis.n_functions(zb);
-    // Start where even the most diffuse primitive pair is negligible: exp(-mu R^2) < tol * 1e-8
-    // (mu = a b / (a + b) of the smallest exponents; 1e8 is a generous bound on the polynomial and
-    // contraction factors). Scan inwards coarsely, then refine: the cutoff is just past the
-    // outermost distance where the block norm reaches tol.
-    double a_min = 1e300, b_min = 1e300;
-    for (const auto& s : sa) for (double e : s.exponents) a_min = std::min(a_min, e);
-    for (const auto& s : sb) for (double e : s.exponents) b_min = std::min(b_min, e);
-    const double mu = a_min * b_min / (a_min + b_min);
-    const double r_max = std::sqrt(std::log(1e8 / tol) / mu);
-    auto norm_at = [&](double r) {
-        return atom_pair_block(sa, Eigen::Vector3d::Zero(), sb, Eigen::Vector3d(0, 0, r), na, nb).norm();
-    };
-    for (double r = r_max; r > 0.0; r -= 1.0) {
-        if (norm_at(r) < tol) continue;
-        for (double q = r + 1.0; q > r; q -= 0.05)
-            if (norm_at(q) >= tol) return q + 0.05;
-        return r + 0.05;
-    }
-    return 1.0;
+    return pair_screen(basis, za, zb, tol).cutoff;
 }
 
 BlockSparseMatrix overlap_matrix(const Basis& basis, const std::vector<int>& numbers,
@@ -149,14 +248,14 @@ BlockSparseMatrix overlap_matrix(const Basis& basis, const std::vector<int>& num
     for (int i = 0; i < n; ++i) sizes[i] = basis.n_functions(numbers[i]);
 
     // Screening radii per element pair, decided from the basis before any block is computed.
-    std::map<std::pair<int, int>, double> cutoff;
+    std::map<std::pair<int, int>, PairScreen> screens;
     double r_cut_max = 0.0;
     for (int za : numbers)
         for (int zb : numbers) {
-            auto key = std::minmax(za, zb);
-            if (!cutoff.count(key)) {
-                cutoff[key] = screening_distance(basis, key.first, key.second, tol);
-                r_cut_max = std::max(r_cut_max, cutoff[key]);
+            const std::pair<int, int> key{za, zb};
+            if (!screens.count(key)) {
+                screens[key] = pair_screen(basis, za, zb, tol);
+                r_cut_max = std::max(r_cut_max, screens[key].cutoff);
             }
         }
 
@@ -185,7 +284,7 @@ BlockSparseMatrix overlap_matrix(const Basis& basis, const std::vector<int>& num
     std::vector<Task> tasks;
     for (int i = 0; i < n; ++i)
         for (int j = i; j < n; ++j) {
-            const double rc = cutoff[std::minmax(numbers[i], numbers[j])];
+            const double rc = screens[{numbers[i], numbers[j]}].cutoff;
             const Eigen::Vector3d d = positions.row(j).transpose() - positions.row(i).transpose();
             Task t{i, j, {}};
             for (int k = 0; k < static_cast<int>(images.size()); ++k)
@@ -198,10 +297,13 @@ BlockSparseMatrix overlap_matrix(const Basis& basis, const std::vector<int>& num
     for (long k = 0; k < static_cast<long>(tasks.size()); ++k) {
         const auto& t = tasks[k];
         const Eigen::Vector3d A = positions.row(t.i).transpose();
-        Eigen::MatrixXd b = Eigen::MatrixXd::Zero(sizes[t.i], sizes[t.j]);
+        const PairScreen& screen = screens.at({numbers[t.i], numbers[t.j]});
+        Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rows =
+            Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>::Zero(sizes[t.i], sizes[t.j]);
         for (int img : t.images)
-            b += atom_pair_block(basis.shells(numbers[t.i]), A, basis.shells(numbers[t.j]),
-                                 positions.row(t.j).transpose() + images[img], sizes[t.i], sizes[t.j]);
+            accumulate_atom_pair(basis.shells(numbers[t.i]), A, basis.shells(numbers[t.j]),
+                                 positions.row(t.j).transpose() + images[img], screen, rows.data(), sizes[t.j]);
+        Eigen::MatrixXd b = rows;
         // Diagonal blocks are symmetric up to rounding; make them exactly so.
         if (t.i == t.j) b = (0.5 * (b + b.transpose())).eval();
         blocks[k] = std::move(b);
