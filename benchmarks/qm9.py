@@ -17,7 +17,7 @@ from _record import markdown_table, record
 from rhocast import datasets, plots
 from rhocast.dataset import Dataset
 from rhocast.errors import density_errors
-from rhocast.kohn_sham import kohn_sham_step
+from rhocast.kohn_sham import kohn_sham_step, step_options
 from rhocast.model import DensityModel
 from rhocast.references import compute_references
 
@@ -34,21 +34,29 @@ def main() -> None:
     p.add_argument("--n-test", type=int, default=50)
     p.add_argument("--build-only", action="store_true")
     p.add_argument("-j", "--workers", type=int, default=1)
+    p.add_argument("--max-heavy-atoms", type=int, default=None,
+                   help="small molecules only; with 6 the references are shared with scf_guess.py")
+    p.add_argument("--n-sparse", type=int, default=1000)
     args = p.parse_args()
     CACHE.mkdir(exist_ok=True)
     FIGURES.mkdir(exist_ok=True)
-    path = CACHE / "qm9_refs.h5"
-    summary = compute_references(datasets.qm9(args.n, seed=0), path, n_workers=args.workers, **SETTINGS)
+    path = CACHE / ("qm9_refs.h5" if args.max_heavy_atoms is None else f"qm9_guess_{args.max_heavy_atoms}.h5")
+    molecules = datasets.qm9(args.n, seed=0, max_heavy_atoms=args.max_heavy_atoms)
+    summary = compute_references(molecules, path, n_workers=args.workers, **SETTINGS)
     print(summary)
     if args.build_only:
         return
     ds = Dataset(path)
     idx = np.random.default_rng(0).permutation(ds.indices())
     test, pool = np.sort(idx[:args.n_test]), idx[args.n_test:]
+    # a model predicts only elements it was trained on: test molecules with others are left out
+    known = {int(z) for i in pool[:min(args.sizes)] for z in ds.atoms(int(i)).numbers}
+    left_out = [ds.atoms(int(i)).get_chemical_formula() for i in test if not set(ds.atoms(int(i)).numbers) <= known]
+    test = np.array([i for i in test if set(ds.atoms(int(i)).numbers) <= known])
     print(f"{len(ds)} of {args.n} references available; test {len(test)}, training pool {len(pool)}")
     rows, model = [], None
     for n in [s for s in args.sizes if s <= len(pool)]:
-        model = DensityModel(cutoff=4.0, max_radial=8, max_angular=6, n_sparse=1000, n_features=1000,
+        model = DensityModel(cutoff=4.0, max_radial=6, max_angular=4, n_sparse=args.n_sparse, n_features=500,
                              solver="cg", cg_tol=1e-6).fit(ds, np.sort(pool[:n]), progress=False)
         e = density_errors(model, ds, test)
         rows.append([n, e.relative_l2, e.baseline_relative])
@@ -59,13 +67,16 @@ def main() -> None:
     err = []
     for i in test:
         a = ds.atoms(int(i))
-        r = kohn_sham_step(a, model.predict(a), **{k: SETTINGS[k] for k in ("basis", "auxbasis", "xc", "grid_level")})
+        r = kohn_sham_step(a, model.predict(a), **step_options(ds.settings))
         err.append((r.total_energy - ds.energies(int(i))["total"]) * KCAL)
     err = np.abs(err)
     floor = float(np.mean([ds.floor(int(i))["relative_l2"] for i in test]))
     plots.learning_curve(FIGURES / "qm9_learning_curve.png", [r[0] for r in rows], [r[1] for r in rows], floor)
     record("QM9: learning curve and total energies from one Kohn-Sham step",
-           f"{len(ds)} references of {args.n} requested (PBE/def2-SVP, grid level 1); {len(test)} test molecules; "
+           f"{len(ds)} references of {args.n} requested (PBE/def2-SVP, grid level 1"
+           f"{'' if args.max_heavy_atoms is None else f', at most {args.max_heavy_atoms} heavy atoms'}); "
+           f"{len(test)} test molecules ({len(left_out)} left out for elements absent from training: {left_out}); "
+           f"{args.n_sparse} sparse environments, 6 radial, l <= 4, 500 features; "
            f"fitting floor {floor:.3f} % (rel. L2).\n\n"
            + markdown_table(["train molecules", "rel. L2 %", "baseline-rel. %"], rows)
            + f"\n\nTotal energy from the KS step of the largest model: MAE {err.mean():.3f} kcal/mol per molecule, "
