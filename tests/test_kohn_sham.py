@@ -91,3 +91,33 @@ def test_meta_gga_is_refused(water_reference):
     atoms, ref = water_reference
     with pytest.raises(ValueError, match="only LDA and GGA"):
         kohn_sham_step(atoms, ref["coefficients"], **{**KS, "xc": "scan"})
+
+
+def test_grid_memory_stays_bounded_on_a_32_water_cluster():
+    """Grid work runs in blocks: peak memory is far below one grid x functions array, and follows max_memory_mb."""
+    import tracemalloc
+
+    from rhocast import datasets
+    from rhocast.basis import AuxiliaryBasis
+
+    cluster = datasets.water_clusters(1, n_molecules=32, seed=0, equilibration_ps=0.1)[0]
+    n_aux = int(AuxiliaryBasis("def2-universal-jkfit", [1, 8]).offsets(cluster.numbers)[-1])
+    from pyscf import dft
+
+    from rhocast.structures import to_pyscf_mol
+
+    grids = dft.gen_grid.Grids(to_pyscf_mol(cluster, "sto-3g"))
+    grids.level = 0
+    grids.build()
+    unblocked = grids.weights.size * n_aux * 8  # the auxiliary functions on the whole grid at once
+    c = np.zeros(n_aux)
+    c[0] = 1.0  # any density: memory does not depend on it
+    peaks = []
+    for budget in (100.0, 400.0):
+        tracemalloc.start()
+        kohn_sham_step(cluster, c, basis="sto-3g", auxbasis="def2-universal-jkfit", grid_level=0,
+                       max_memory_mb=budget)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[0] < unblocked / 8, (peaks, unblocked)  # measured: see the message on failure
+    assert peaks[0] < peaks[1]  # the block size follows the budget

@@ -70,7 +70,12 @@ def _xc_on_grid(mol, auxmol, c_pyscf: np.ndarray, xc: str, grids, max_memory_mb:
     vxc_mat = np.zeros((nao, nao))
     exc_total = vrho_total = 0.0
     deriv = 0 if xctype == "LDA" else 1
-    for ao, mask, weight, coords in ni.block_loop(mol, grids, nao, deriv, max_memory=max_memory_mb):
+    # Size blocks for the orbitals *and* the (many more) auxiliary functions evaluated on each block,
+    # with a factor 2 for temporaries; PySCF's own sizing counts the orbitals only.
+    comp = 1 + 3 * deriv
+    per_point = 8 * comp * (nao + auxmol.nao) * 2
+    blksize = max(1, int(max_memory_mb * 1e6 / per_point) // dft.gen_grid.BLKSIZE) * dft.gen_grid.BLKSIZE
+    for ao, mask, weight, coords in ni.block_loop(mol, grids, nao, deriv, blksize=blksize):
         aux = dft.numint.eval_ao(auxmol, coords, deriv=deriv)
         if deriv == 0:
             rho = aux @ c_pyscf
@@ -165,6 +170,7 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
         mf = dft.UKS(mol)
     mf.xc = xc
     mf.grids = grids
+    mf.max_memory = max_memory_mb
     veff = mf.get_veff(mol, dm)
     dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
     e_nuc = float(mol.energy_nuc())
