@@ -9,6 +9,7 @@ background and rerun to continue — the script says how far it is and uses what
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ CACHE = Path(__file__).with_name("cache")
 FIGURES = Path(__file__).with_name("figures")
 SETTINGS = dict(xc="pbe", basis="def2-svp", auxbasis="def2-universal-jkfit", grid_level=1, conv_tol=1e-7)
 KCAL = 627.5094740631
+HARTREE_MEV = 27211.386245988
 
 
 def main() -> None:
@@ -65,11 +67,22 @@ def main() -> None:
         print("not enough references yet")
         return
     err = []
+    comps = {k: [] for k in ("total", "kinetic", "electron_nuclear", "hartree", "xc", "harris_foulkes")}
+    t_ks = []
     for i in test:
         a = ds.atoms(int(i))
+        t = time.perf_counter()
         r = kohn_sham_step(a, model.predict(a), **step_options(ds.settings))
-        err.append((r.total_energy - ds.energies(int(i))["total"]) * KCAL)
+        t_ks.append(time.perf_counter() - t)
+        e = ds.energies(int(i))
+        err.append((r.total_energy - e["total"]) * KCAL)
+        for k in comps:
+            value = r.harris_foulkes if k == "harris_foulkes" else r.output_energies[k]
+            comps[k].append((value - e["total" if k == "harris_foulkes" else k]) * HARTREE_MEV / len(a))
     err = np.abs(err)
+    t_scf = float(np.mean([ds.info(int(i))["wall_time"] for i in test]))
+    components = markdown_table(["component", "MAE (meV/atom)", "max (meV/atom)"],
+                                [[k, float(np.mean(np.abs(v))), float(np.max(np.abs(v)))] for k, v in comps.items()])
     floor = float(np.mean([ds.floor(int(i))["relative_l2"] for i in test]))
     plots.learning_curve(FIGURES / "qm9_learning_curve.png", [r[0] for r in rows], [r[1] for r in rows], floor)
     record("QM9: learning curve and total energies from one Kohn-Sham step",
@@ -80,7 +93,9 @@ def main() -> None:
            f"fitting floor {floor:.3f} % (rel. L2).\n\n"
            + markdown_table(["train molecules", "rel. L2 %", "baseline-rel. %"], rows)
            + f"\n\nTotal energy from the KS step of the largest model: MAE {err.mean():.3f} kcal/mol per molecule, "
-           f"max {err.max():.3f}; {int((err < 1).sum())} of {len(err)} within chemical accuracy (1 kcal/mol).\n\n"
+           f"max {err.max():.3f}; {int((err < 1).sum())} of {len(err)} within chemical accuracy (1 kcal/mol). "
+           f"Prediction + KS step {np.mean(t_ks):.1f} s per molecule against {t_scf:.1f} s for its reference "
+           f"(SCF + fit).\n\nEnergy components of the output density (Harris-Foulkes: total):\n\n{components}\n\n"
            "![learning curve](figures/qm9_learning_curve.png)")
 
 
