@@ -11,7 +11,8 @@ RHOCAST_BINDING(block_sparse) {
     py::class_<BlockSparseMatrix>(m, "BlockSparseMatrix",
                                   "Symmetric matrix of dense atom-pair blocks (upper blocks stored).")
         .def(py::init<std::vector<int>>(), py::arg("block_sizes"))
-        .def("add_block", &BlockSparseMatrix::add_block, py::arg("i"), py::arg("j"), py::arg("block"))
+        .def("add_block", py::overload_cast<int, int, const Eigen::MatrixXd&>(&BlockSparseMatrix::add_block),
+             py::arg("i"), py::arg("j"), py::arg("block"))
         .def_property_readonly("n_atoms", &BlockSparseMatrix::n_atoms)
         .def_property_readonly("shape", [](const BlockSparseMatrix& a) {
             return py::make_tuple(a.rows(), a.rows());

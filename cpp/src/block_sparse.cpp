@@ -20,6 +20,10 @@ int BlockSparseMatrix::find(int i, int j) const {
 }
 
 void BlockSparseMatrix::add_block(int i, int j, const Eigen::MatrixXd& block) {
+    add_block(i, j, Eigen::MatrixXd(block));
+}
+
+void BlockSparseMatrix::add_block(int i, int j, Eigen::MatrixXd&& block) {
     if (i < 0 || j < 0 || i >= n_atoms() || j >= n_atoms() || i > j)
         throw std::invalid_argument("add_block needs 0 <= i <= j < n_atoms");
     if (block.rows() != sizes_[i] || block.cols() != sizes_[j])
@@ -30,7 +34,7 @@ void BlockSparseMatrix::add_block(int i, int j, const Eigen::MatrixXd& block) {
         blocks_[b].data += block;
         return;
     }
-    blocks_.push_back({i, j, block});
+    blocks_.push_back({i, j, std::move(block)});
     b = static_cast<int>(blocks_.size()) - 1;
     row_blocks_[i].push_back(b);
     if (i == j) diagonal_index_[i] = b;

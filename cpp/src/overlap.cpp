@@ -297,19 +297,19 @@ BlockSparseMatrix overlap_matrix(const Basis& basis, const std::vector<int>& num
     for (long k = 0; k < static_cast<long>(tasks.size()); ++k) {
         const auto& t = tasks[k];
         const Eigen::Vector3d A = positions.row(t.i).transpose();
-        const PairScreen& screen = screens.at({numbers[t.i], numbers[t.j]});
-        Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rows =
-            Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>::Zero(sizes[t.i], sizes[t.j]);
+        // The (j, i) block in row-major order is the (i, j) block in Eigen's column-major order:
+        // computing it that way fills the stored block directly.
+        const PairScreen& screen = screens.at({numbers[t.j], numbers[t.i]});
+        Eigen::MatrixXd b = Eigen::MatrixXd::Zero(sizes[t.i], sizes[t.j]);
         for (int img : t.images)
-            accumulate_atom_pair(basis.shells(numbers[t.i]), A, basis.shells(numbers[t.j]),
-                                 positions.row(t.j).transpose() + images[img], screen, rows.data(), sizes[t.j]);
-        Eigen::MatrixXd b = rows;
+            accumulate_atom_pair(basis.shells(numbers[t.j]), positions.row(t.j).transpose() + images[img],
+                                 basis.shells(numbers[t.i]), A, screen, b.data(), sizes[t.i]);
         // Diagonal blocks are symmetric up to rounding; make them exactly so.
         if (t.i == t.j) b = (0.5 * (b + b.transpose())).eval();
         blocks[k] = std::move(b);
     }
     BlockSparseMatrix s(sizes);
-    for (std::size_t k = 0; k < tasks.size(); ++k) s.add_block(tasks[k].i, tasks[k].j, blocks[k]);
+    for (std::size_t k = 0; k < tasks.size(); ++k) s.add_block(tasks[k].i, tasks[k].j, std::move(blocks[k]));
     return s;
 }
 

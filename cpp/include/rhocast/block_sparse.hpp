@@ -17,6 +17,7 @@ public:
 
     // Adds (accumulates) the block between atoms i <= j, of shape block_sizes[i] x block_sizes[j].
     void add_block(int i, int j, const Eigen::MatrixXd& block);
+    void add_block(int i, int j, Eigen::MatrixXd&& block);  // takes the storage: no copy
 
     int n_atoms() const { return static_cast<int>(sizes_.size()); }
     int rows() const { return offsets_.empty() ? 0 : offsets_.back(); }
