@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 from ase import Atoms
 
 from _record import markdown_table, record

@@ -76,7 +76,7 @@ def main() -> None:
            f"{t_ks / t_scf:.2f}).\n\n"
            + markdown_table(["train monomers", "rel. L2 %", "baseline-rel. %", "NMAE vs fit %", "floor NMAE %",
                              "floor rel. L2 %", "fit+eval (s)"], rows)
-           + f"\n\nKohn-Sham step from the largest model (output-density energy components; Harris-Foulkes total):\n\n"
+           + "\n\nKohn-Sham step from the largest model (output-density energy components; Harris-Foulkes total):\n\n"
            + energy + "\n\n![learning curve](figures/water_learning_curve.png)")
 
 

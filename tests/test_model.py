@@ -5,7 +5,6 @@ from ase.build import molecule
 
 import rhocast
 from rhocast import _core
-from rhocast.basis import AuxiliaryBasis
 from rhocast.model import DensityModel
 from rhocast.overlap import overlap_matrix
 from rhocast.sparse import from_dense

@@ -1,5 +1,4 @@
 """Reference densities: the fit against an independent PySCF computation, conventions, resumability."""
-import os
 import signal
 import subprocess
 import sys
