@@ -72,7 +72,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n8", type=int, default=4, help="8-molecule cells")
     p.add_argument("--n32", type=int, default=8, help="32-molecule cells")
-    p.add_argument("--n-test", type=int, default=2, help="held-out 32-molecule cells")
+    p.add_argument("--n-test", type=int, default=2, help="held-out cells")
+    p.add_argument("--curve-cells", type=int, choices=(8, 32), default=32,
+                   help="cell size of the learning curve and energy errors (8 when 32-molecule references are few)")
     p.add_argument("--n-sparse", type=int, default=300)
     p.add_argument("--build-only", action="store_true")
     args = p.parse_args()
@@ -95,47 +97,50 @@ def main() -> None:
               + markdown_table(["scheme", "cycles", "time (s)", "time / multigrid"], schemes)
               + "\n\nReferences (mean per cell; floor = fit of the SCF valence density on the cell grid):\n\n"
               + markdown_table(["cells", "done", "time (s)", "SCF cycles", "floor rel. L2 %", "floor NMAE %"], ref_rows))
-    if args.build_only or len(done32) < args.n_test + 1:
+    curve_ds = ds32 if args.curve_cells == 32 else ds8
+    done = curve_ds.indices()
+    if args.build_only or len(done) < args.n_test + 1:
         record("Liquid water, periodic cells (references only)",
-               f"Run stopped after the references (`--build-only` or too few 32-molecule cells).\n\n{tables}")
+               f"Run stopped after the references (`--build-only` or too few {args.curve_cells}-molecule cells)."
+               f"\n\n{tables}")
         return
-    test, pool = done32[-args.n_test:], done32[:-args.n_test]
+    test, pool = done[-args.n_test:], done[:-args.n_test]
     sizes = sorted({max(1, len(pool) // 4), max(1, len(pool) // 2), len(pool)})
     curve, model = [], None
     for n in sizes:
         t = time.perf_counter()
         model = DensityModel(cutoff=4.0, max_radial=6, max_angular=4, n_sparse=args.n_sparse, zeta=2,
-                             n_features=500, solver="cg", cg_tol=1e-7).fit(ds32, pool[:n], progress=False)
-        e = density_errors(model, ds32, test, grid=True)
+                             n_features=500, solver="cg", cg_tol=1e-7).fit(curve_ds, pool[:n], progress=False)
+        e = density_errors(model, curve_ds, test, grid=True)
         curve.append([n, e.relative_l2, e.baseline_relative, float(np.mean(e.nmae)),
                       float(np.mean(e.floor_nmae)), time.perf_counter() - t])
         print(curve[-1], flush=True)
-    floor_l2 = float(np.mean([ds32.floor(int(i))["relative_l2"] for i in test]))
+    floor_l2 = float(np.mean([curve_ds.floor(int(i))["relative_l2"] for i in test]))
     plots.learning_curve(FIGURES / "liquid_water_learning_curve.png", [r[0] for r in curve], [r[1] for r in curve],
                          floor_l2)
     comps = {k: [] for k in ("total", "kinetic", "electron_nuclear", "hartree", "xc", "harris_foulkes")}
     t_predict, t_ks = [], []
     for i in test:
-        a = ds32.atoms(int(i))
+        a = curve_ds.atoms(int(i))
         t = time.perf_counter()
         c = model.predict(a)
         t_predict.append(time.perf_counter() - t)
         t = time.perf_counter()
-        r = kohn_sham_step(a, c, **step_options(ds32.settings))
+        r = kohn_sham_step(a, c, **step_options(curve_ds.settings))
         t_ks.append(time.perf_counter() - t)
-        e = ds32.energies(int(i))
+        e = curve_ds.energies(int(i))
         for k in comps:
             value = r.harris_foulkes if k == "harris_foulkes" else r.output_energies[k]
             comps[k].append((value - e["total" if k == "harris_foulkes" else k]) * HARTREE_MEV / len(a))
-    t_scf = float(np.mean([ds32.info(int(i))["wall_time"] for i in test]))
+    t_scf = float(np.mean([curve_ds.info(int(i))["wall_time"] for i in test]))
     energy = markdown_table(["component", "MAE (meV/atom)", "max (meV/atom)"],
                             [[k, float(np.mean(np.abs(v))), float(np.max(np.abs(v)))] for k, v in comps.items()])
-    timing = markdown_table(["step", "time per 32-molecule cell (s)", "ratio to the SCF reference"],
+    timing = markdown_table(["step", f"time per {args.curve_cells}-molecule cell (s)", "ratio to the SCF reference"],
                             [["prediction (features + kernels)", float(np.mean(t_predict)), float(np.mean(t_predict)) / t_scf],
                              ["one Kohn-Sham step", float(np.mean(t_ks)), float(np.mean(t_ks)) / t_scf],
                              ["SCF reference (incl. fit)", t_scf, 1.0]])
     record("Liquid water, periodic cells (PBE/gth-dzvp, 8 and 32 molecules)",
-           f"{tables}\n\nLearning curve on 32-molecule cells ({len(test)} held out; {args.n_sparse} sparse "
+           f"{tables}\n\nLearning curve on {args.curve_cells}-molecule cells ({len(test)} held out; {args.n_sparse} sparse "
            f"environments, zeta 2, cutoff 4 A, 6 radial, l <= 4, 500 features; NMAE against the fitted reference):\n\n"
            + markdown_table(["train cells", "rel. L2 %", "baseline-rel. %", "NMAE vs fit %", "floor NMAE %",
                              "fit+eval (s)"], curve)
