@@ -41,6 +41,25 @@ def electron_count(coefficients: np.ndarray, basis: AuxiliaryBasis, numbers) -> 
     return float(_moments(basis, numbers)[0] @ coefficients)
 
 
+def with_electron_count(coefficients: np.ndarray, basis: AuxiliaryBasis, atoms: Atoms,
+                        n_electrons: float) -> np.ndarray:
+    """The density closest to ``coefficients`` in the L2 norm that integrates to ``n_electrons``.
+
+    c + S^-1 q (N - q.c) / (q.S^-1 q), with S the (lattice-summed for cells) block-sparse overlap and
+    q the integrals of the functions. Unlike scaling the s functions, this leaves a density whose count
+    is nearly right nearly unchanged.
+    """
+    import scipy.sparse.linalg
+
+    from rhocast.overlap import overlap_matrix
+    from rhocast.sparse import to_scipy
+
+    q, _ = _moments(basis, atoms.numbers)
+    c = np.array(coefficients, dtype=float)
+    sq = scipy.sparse.linalg.splu(to_scipy(overlap_matrix(atoms, basis)).tocsc()).solve(q)
+    return c + sq * (n_electrons - q @ c) / (q @ sq)
+
+
 def renormalised(coefficients: np.ndarray, basis: AuxiliaryBasis, numbers, n_electrons: float) -> np.ndarray:
     """Coefficients with the s functions scaled so that the density integrates to ``n_electrons``."""
     q, _ = _moments(basis, numbers)

@@ -16,23 +16,31 @@ from ase import Atoms
 
 from rhocast.basis import AuxiliaryBasis, from_canonical
 from rhocast.kohn_sham import KohnShamResult
+from rhocast.properties import with_electron_count
 from rhocast.pbc.grid import density_from_coefficients, hartree, potential_matrix, to_pyscf_cell, uniform_grid
 from rhocast.pbc.references import energy_components
 
 
 def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = "gth-dzvp",
                         auxbasis: str = "etb:gth-dzvp", xc: str = "pbe", pseudo: Optional[str] = "gth-pbe",
-                        ke_cutoff: float = 200.0, charge: Optional[int] = None,
+                        ke_cutoff: float = 200.0, charge: Optional[int] = None, renormalize: bool = True,
                         max_memory_mb: float = 500.0) -> KohnShamResult:
-    """One KS step in the cell ``atoms`` from ``coefficients`` (canonical order); settings of the reference."""
+    """One KS step in the cell ``atoms`` from ``coefficients`` (canonical order); settings of the reference.
+
+    ``renormalize``: correct the input density to the exact valence electron count first (as
+    :func:`rhocast.kohn_sham.kohn_sham_step` does).
+    """
     from pyscf import dft as mol_dft
     from pyscf.pbc import dft
 
     cell = to_pyscf_cell(atoms, basis, pseudo, ke_cutoff, charge=charge, spin=0)
-    auxcell = AuxiliaryBasis(auxbasis, set(atoms.numbers)).make_auxmol(cell)
+    aux_basis = AuxiliaryBasis(auxbasis, set(atoms.numbers))
+    auxcell = aux_basis.make_auxmol(cell)
     coefficients = np.asarray(coefficients, dtype=float)
     if coefficients.shape != (auxcell.nao,):
         raise ValueError(f"{coefficients.size} coefficients for an auxiliary basis of {auxcell.nao} functions")
+    if renormalize:
+        coefficients = with_electron_count(coefficients, aux_basis, atoms, cell.nelectron)
     coords, weight = uniform_grid(cell)
     ni = mol_dft.numint.NumInt()
     xctype = ni._xc_type(xc)
