@@ -81,24 +81,25 @@ def main() -> None:
     CACHE.mkdir(exist_ok=True)
     FIGURES.mkdir(exist_ok=True)
     cells8 = datasets.liquid_water(args.n8, n_molecules=8, seed=8)
-    cells32 = datasets.liquid_water(args.n32, n_molecules=32, seed=32)
+    cells32 = datasets.liquid_water(args.n32, n_molecules=32, seed=32) if args.n32 else []
     schemes = compare_schemes(cells8[0], CACHE / "liquid_water_schemes_3cycles.json")
     paths = {8: CACHE / "liquid_water_8.h5", 32: CACHE / "liquid_water_32.h5"}
+    sets = {}
     for n, cells in ((8, cells8), (32, cells32)):
-        print(compute_references(cells, paths[n]))
-    ds8, ds32 = Dataset(paths[8]), Dataset(paths[32])
-    done32 = ds32.indices()
-    print(f"references: {len(ds8)}/{args.n8} cells of 8 molecules, {len(done32)}/{args.n32} cells of 32")
+        if cells:
+            print(compute_references(cells, paths[n]))
+            sets[n] = Dataset(paths[n])
+    print("references: " + ", ".join(f"{len(ds)} cells of {n} molecules" for n, ds in sets.items()))
     ref_rows = [[f"{n} molecules", len(ds), float(np.mean([ds.info(i)["wall_time"] for i in ds.indices()])),
                  float(np.mean([ds.info(i)["iterations"] for i in ds.indices()])),
                  float(np.mean([ds.floor(i)["relative_l2"] for i in ds.indices()])),
-                 float(np.mean([ds.floor(i)["nmae"] for i in ds.indices()]))] for n, ds in ((8, ds8), (32, ds32))]
+                 float(np.mean([ds.floor(i)["nmae"] for i in ds.indices()]))] for n, ds in sets.items()]
     tables = ("SCF schemes on one 8-molecule cell, first SCF cycles from the same guess (setup included):\n\n"
               + markdown_table(["scheme", "cycles", "time (s)", "time / multigrid"], schemes)
               + "\n\nReferences (mean per cell; floor = fit of the SCF valence density on the cell grid):\n\n"
               + markdown_table(["cells", "done", "time (s)", "SCF cycles", "floor rel. L2 %", "floor NMAE %"], ref_rows))
-    curve_ds = ds32 if args.curve_cells == 32 else ds8
-    done = curve_ds.indices()
+    curve_ds = sets.get(args.curve_cells)
+    done = curve_ds.indices() if curve_ds is not None else []
     if args.build_only or len(done) < args.n_test + 1:
         record("Liquid water, periodic cells (references only)",
                f"Run stopped after the references (`--build-only` or too few {args.curve_cells}-molecule cells)."
