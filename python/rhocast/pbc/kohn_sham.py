@@ -14,9 +14,8 @@ import numpy as np
 import scipy.linalg
 from ase import Atoms
 
-from rhocast.basis import AuxiliaryBasis, from_canonical
-from rhocast.kohn_sham import KohnShamResult
-from rhocast.properties import with_electron_count
+from rhocast.basis import from_canonical
+from rhocast.kohn_sham import KohnShamResult, input_density
 from rhocast.pbc.grid import density_from_coefficients, hartree, potential_matrix, to_pyscf_cell, uniform_grid
 from rhocast.pbc.references import energy_components
 
@@ -34,13 +33,7 @@ def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = 
     from pyscf.pbc import dft
 
     cell = to_pyscf_cell(atoms, basis, pseudo, ke_cutoff, charge=charge, spin=0)
-    aux_basis = AuxiliaryBasis(auxbasis, set(atoms.numbers))
-    auxcell = aux_basis.make_auxmol(cell)
-    coefficients = np.asarray(coefficients, dtype=float)
-    if coefficients.shape != (auxcell.nao,):
-        raise ValueError(f"{coefficients.size} coefficients for an auxiliary basis of {auxcell.nao} functions")
-    if renormalize:
-        coefficients = with_electron_count(coefficients, aux_basis, atoms, cell.nelectron)
+    auxcell, coefficients = input_density(atoms, cell, auxbasis, coefficients, renormalize)
     coords, weight = uniform_grid(cell)
     ni = mol_dft.numint.NumInt()
     xctype = ni._xc_type(xc)
