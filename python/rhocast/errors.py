@@ -77,13 +77,11 @@ def _grid_nmae(atoms, pred, ref, basis, settings) -> float:
     from rhocast.structures import to_pyscf_mol
 
     if atoms.pbc.any():  # the cell's uniform grid, lattice-summed functions
-        from rhocast.pbc.grid import density_from_coefficients, to_pyscf_cell, uniform_grid
+        from rhocast.pbc.grid import density_from_coefficients, to_pyscf_cell
 
         cell = to_pyscf_cell(atoms, settings["basis"], settings.get("pseudo"), settings["ke_cutoff"])
-        auxcell = basis.make_auxmol(cell)
-        coords, weight = uniform_grid(cell)
-        diff = density_from_coefficients(auxcell, from_canonical(auxcell, pred - ref), coords)[0]
-        return 100 * float(weight * np.abs(diff).sum() / cell.nelectron)
+        diff = density_from_coefficients(atoms, basis, pred - ref, cell.mesh)[0]
+        return 100 * float(cell.vol / diff.size * np.abs(diff).sum() / cell.nelectron)
     mol = to_pyscf_mol(atoms, settings["basis"])
     auxmol = basis.make_auxmol(mol)
     grids = dft.gen_grid.Grids(mol)

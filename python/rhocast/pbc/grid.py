@@ -15,6 +15,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 from ase import Atoms
+from ase.units import Bohr
 
 
 def to_pyscf_cell(atoms: Atoms, basis, pseudo: Optional[str], ke_cutoff: float, charge: Optional[int] = None,
@@ -24,7 +25,6 @@ def to_pyscf_cell(atoms: Atoms, basis, pseudo: Optional[str], ke_cutoff: float, 
     ``ke_cutoff`` (Hartree) fixes the FFT mesh; ``pseudo`` is a PySCF pseudopotential name (e.g. gth-pbe)
     or None for all electrons.
     """
-    from ase.units import Bohr
     from pyscf.pbc import gto
 
     from rhocast.structures import charge_and_spin, describe
@@ -72,22 +72,31 @@ def density_from_dm(cell, dm: np.ndarray, coords: np.ndarray, deriv: int = 0,
     return out
 
 
-def density_from_coefficients(auxcell, c_pyscf: np.ndarray, coords: np.ndarray, deriv: int = 0,
-                              max_memory_mb: float = 500.0) -> np.ndarray:
-    """sum_P c_P phi_P (and its gradient if ``deriv``) at ``coords``: (1 + 3 deriv, N); c in PySCF order."""
-    n = 1 + 3 * deriv
-    out = np.empty((n, len(coords)))
-    for s in _blocks(len(coords), auxcell.nao, n, max_memory_mb):
-        out[:, s] = eval_functions(auxcell, coords[s], deriv) @ c_pyscf
-    return out
+def density_from_coefficients(atoms: Atoms, basis, coefficients: np.ndarray, mesh, deriv: int = 0,
+                              tol: float = 1e-12) -> np.ndarray:
+    """sum_P c_P phi_P (lattice-summed; and its gradient if ``deriv``) on the uniform grid of ``mesh``:
+    (1 + 3 deriv, N_g); ``coefficients`` in canonical order of ``basis`` (an AuxiliaryBasis) on ``atoms``.
+
+    Collocation in the compiled core: each shell touches only the grid points within its screening
+    radius (functions below ``tol`` are dropped), so the cost grows linearly with the cell.
+    """
+    from rhocast import _core
+
+    return _core.collocate_density(basis.to_core(), [int(z) for z in atoms.numbers], atoms.positions / Bohr,
+                                   atoms.cell.array / Bohr, [int(n) for n in mesh], coefficients, deriv, tol)
 
 
-def project(auxcell, values: np.ndarray, coords: np.ndarray, weight: float, max_memory_mb: float = 500.0) -> np.ndarray:
-    """w_P = integral over the cell of phi_P(r) f(r), f given on the grid (N,); PySCF order."""
-    w = np.zeros(auxcell.nao)
-    for s in _blocks(len(coords), auxcell.nao, 1, max_memory_mb):
-        w += weight * (values[s] @ eval_functions(auxcell, coords[s])[0])
-    return w
+def project(atoms: Atoms, basis, values: np.ndarray, mesh, weight: float, tol: float = 1e-12) -> np.ndarray:
+    """w_P = integral over the cell of phi_P f, for f = ``values`` (N_g,) on the uniform grid of ``mesh``
+    with point weight ``weight``; with values of shape (4, N_g) the gradient terms f_x d_x phi_P are
+    added (the matrix of a GGA potential). Canonical order of ``basis`` on ``atoms``.
+    """
+    from rhocast import _core
+
+    values = np.atleast_2d(values)
+    return weight * _core.integrate_functions(basis.to_core(), [int(z) for z in atoms.numbers],
+                                              atoms.positions / Bohr, atoms.cell.array / Bohr,
+                                              [int(n) for n in mesh], values, tol)
 
 
 def potential_matrix(cell, wv: np.ndarray, coords: np.ndarray, max_memory_mb: float = 500.0) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.linalg
 from ase import Atoms
 
-from rhocast.basis import from_canonical
+from rhocast.basis import AuxiliaryBasis
 from rhocast.kohn_sham import KohnShamResult, input_density
 from rhocast.pbc.grid import density_from_coefficients, hartree, potential_matrix, to_pyscf_cell, uniform_grid
 from rhocast.pbc.references import energy_components
@@ -33,14 +33,15 @@ def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = 
     from pyscf.pbc import dft
 
     cell = to_pyscf_cell(atoms, basis, pseudo, ke_cutoff, charge=charge, spin=0)
-    auxcell, coefficients = input_density(atoms, cell, auxbasis, coefficients, renormalize)
+    _, coefficients = input_density(atoms, cell, auxbasis, coefficients, renormalize)
+    basis = AuxiliaryBasis(auxbasis, set(atoms.numbers))
     coords, weight = uniform_grid(cell)
     ni = mol_dft.numint.NumInt()
     xctype = ni._xc_type(xc)
     if xctype not in ("LDA", "GGA"):
         raise ValueError(f"functional {xc!r} is {xctype}: only LDA and GGA are supported")
     deriv = 0 if xctype == "LDA" else 1
-    rho = density_from_coefficients(auxcell, from_canonical(auxcell, coefficients), coords, deriv, max_memory_mb)
+    rho = density_from_coefficients(atoms, basis, coefficients, cell.mesh, deriv)
     e_hartree_in, v_hartree = hartree(cell, rho[0])
     exc, vxc = ni.eval_xc_eff(xc, rho if deriv else rho[0], deriv=1, xctype=xctype)[:2]
     vxc = np.atleast_2d(vxc)

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse.linalg
 from ase import Atoms
 
-from rhocast.basis import AuxiliaryBasis, to_canonical
+from rhocast.basis import AuxiliaryBasis
 from rhocast.density_fitting import function_integrals
 from rhocast.pbc.grid import density_from_coefficients, density_from_dm, project, to_pyscf_cell, uniform_grid
 
@@ -84,30 +84,24 @@ def fit_density(atoms: Atoms, cell, basis: AuxiliaryBasis, rho: np.ndarray, n_el
     from rhocast.overlap import overlap_matrix
     from rhocast.sparse import to_scipy
 
-    auxcell = basis.make_auxmol(cell)
-    coords, weight = uniform_grid(cell)
-    w = to_canonical(auxcell, project(auxcell, rho, coords, weight, max_memory_mb))
+    w = project(atoms, basis, rho, cell.mesh, cell.vol / rho.size)
     lu = scipy.sparse.linalg.splu(to_scipy(overlap_matrix(atoms, basis, tol=overlap_tol)).tocsc())
     c = lu.solve(w)
     if n_electrons is not None:
-        q = function_integrals(auxcell)
+        q = function_integrals(basis.make_auxmol(cell))
         sq = lu.solve(q)
         c = c + sq * (n_electrons - q @ c) / (q @ sq)
     return c
 
 
-def fitting_floor(cell, basis: AuxiliaryBasis, coefficients: np.ndarray, rho: np.ndarray,
-                  max_memory_mb: float = 500.0) -> dict[str, float]:
+def fitting_floor(atoms: Atoms, cell, basis: AuxiliaryBasis, coefficients: np.ndarray,
+                  rho: np.ndarray) -> dict[str, float]:
     """relative_l2 and nmae (percent) of the fitted density against rho on the cell's grid; fitted electron count."""
-    from rhocast.basis import from_canonical
-
-    auxcell = basis.make_auxmol(cell)
-    coords, weight = uniform_grid(cell)
-    diff = density_from_coefficients(auxcell, from_canonical(auxcell, coefficients), coords,
-                                     max_memory_mb=max_memory_mb)[0] - rho
+    weight = cell.vol / rho.size
+    diff = density_from_coefficients(atoms, basis, coefficients, cell.mesh)[0] - rho
     return {"relative_l2": 100 * float(np.sqrt((diff @ diff) / (rho @ rho))),
             "nmae": 100 * float(weight * np.abs(diff).sum() / cell.nelectron),
-            "n_electrons_fit": float(function_integrals(auxcell) @ coefficients)}
+            "n_electrons_fit": float(function_integrals(basis.make_auxmol(cell)) @ coefficients)}
 
 
 def reference_record(atoms: Atoms, settings) -> dict:
@@ -135,5 +129,5 @@ def reference_record(atoms: Atoms, settings) -> dict:
             "converged": bool(mf.converged),
             "reason": "" if mf.converged else f"SCF not converged in {settings.max_cycle} cycles",
             "iterations": len(cycles), "n_electrons": n_el, "coefficients": c, "metric": settings.metric,
-            "energies": energies, "floor": fitting_floor(cell, basis, c, rho),
+            "energies": energies, "floor": fitting_floor(atoms, cell, basis, c, rho),
             "wall_time": time.perf_counter() - t0}
