@@ -56,7 +56,7 @@ def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = 
     mo_occ = 2.0 * (np.arange(cell.nao) < n_occ)
     dm = (mo_coeff * mo_occ) @ mo_coeff.T
     band = float(mo_energy @ mo_occ)
-    output = energy_components(cell, dm, xc, max_memory_mb)
+    output = energy_components(cell, dm, xc, hcore, max_memory_mb)
     e_nuc = output.pop("nuclear_repulsion")
     harris = band - e_hartree_in - vrho_in + exc_in + e_nuc
     return KohnShamResult(mo_energy=mo_energy, mo_occ=mo_occ, mo_coeff=mo_coeff, dm=dm, band_energy=band,

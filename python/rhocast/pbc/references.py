@@ -49,8 +49,12 @@ def make_scf(atoms: Atoms, settings):
     return mf
 
 
-def energy_components(cell, dm: np.ndarray, xc: str, max_memory_mb: float = 500.0) -> dict[str, float]:
+def energy_components(cell, dm: np.ndarray, xc: str, hcore: Optional[np.ndarray] = None,
+                      max_memory_mb: float = 500.0) -> dict[str, float]:
     """Energy per cell and its components (Hartree) of a total density matrix, on the cell's grid.
+
+    ``hcore``: the core Hamiltonian at Gamma if already at hand (its pseudopotential part costs about as
+    much as the rest together).
 
     kinetic, electron_nuclear (the pseudopotential, local and non-local, or the nuclear attraction),
     hartree and xc (uniform grid, FFT Poisson with a neutralising background), nuclear_repulsion (Ewald).
@@ -65,7 +69,8 @@ def energy_components(cell, dm: np.ndarray, xc: str, max_memory_mb: float = 500.
     rho = density_from_dm(cell, dm, coords, deriv=0 if xctype == "LDA" else 1, max_memory_mb=max_memory_mb)
     exc = mol_dft.numint.NumInt().eval_xc_eff(xc, rho if xctype != "LDA" else rho[0], deriv=0, xctype=xctype)[0]
     kinetic = cell.pbc_intor("int1e_kin", hermi=1)
-    hcore = dft.RKS(cell).get_hcore()
+    if hcore is None:
+        hcore = dft.RKS(cell).get_hcore()
     e = {"kinetic": float(np.einsum("ij,ji->", kinetic, dm)),
          "electron_nuclear": float(np.einsum("ij,ji->", hcore - kinetic, dm)),
          "hartree": hartree(cell, rho[0])[0], "xc": float(weight * (exc @ rho[0])),
