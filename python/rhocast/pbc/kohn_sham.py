@@ -17,7 +17,7 @@ from ase import Atoms
 from rhocast.basis import AuxiliaryBasis
 from rhocast.kohn_sham import KohnShamResult, input_density
 from rhocast.pbc.grid import density_from_coefficients, hartree, potential_matrix, to_pyscf_cell, uniform_grid
-from rhocast.pbc.references import energy_components
+from rhocast.pbc.references import core_hamiltonian, energy_components
 
 
 def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = "gth-dzvp",
@@ -30,7 +30,6 @@ def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = 
     :func:`rhocast.kohn_sham.kohn_sham_step` does).
     """
     from pyscf import dft as mol_dft
-    from pyscf.pbc import dft
 
     cell = to_pyscf_cell(atoms, basis, pseudo, ke_cutoff, charge=charge, spin=0)
     _, coefficients = input_density(atoms, cell, auxbasis, coefficients, renormalize)
@@ -49,7 +48,7 @@ def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = 
     vrho_in = float(weight * np.sum(vxc * rho))
     wv = weight * vxc
     wv[0] += weight * v_hartree
-    hcore = dft.RKS(cell).get_hcore()
+    hcore = core_hamiltonian(cell)
     fock = hcore + potential_matrix(cell, wv, coords, max_memory_mb)
     mo_energy, mo_coeff = scipy.linalg.eigh(fock, cell.pbc_intor("int1e_ovlp", hermi=1))
     n_occ = cell.nelectron // 2
