@@ -157,7 +157,7 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
 
         return kohn_sham_step_cell(atoms, coefficients, basis=opts.basis, auxbasis=opts.auxbasis, xc=opts.xc,
                                    pseudo=opts.pseudo, ke_cutoff=opts.ke_cutoff, charge=charge,
-                                   renormalize=renormalize, max_memory_mb=max_memory_mb)
+                                   renormalize=renormalize)
     basis, auxbasis, grid_level = opts.basis, opts.auxbasis, opts.grid_level
     c0, s0 = charge_and_spin(atoms)
     mol = to_pyscf_mol(atoms, basis, c0 if charge is None else charge, s0 if spin is None else spin)

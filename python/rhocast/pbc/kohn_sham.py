@@ -16,14 +16,14 @@ from ase import Atoms
 
 from rhocast.basis import AuxiliaryBasis
 from rhocast.kohn_sham import KohnShamResult, input_density
-from rhocast.pbc.grid import density_from_coefficients, hartree, potential_matrix, to_pyscf_cell, uniform_grid
+from rhocast.pbc.grid import density_from_coefficients, hartree, potential_matrix, to_pyscf_cell
 from rhocast.pbc.references import core_hamiltonian, energy_components
 
 
 def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = "gth-dzvp",
                         auxbasis: str = "etb:gth-dzvp", xc: str = "pbe", pseudo: Optional[str] = "gth-pbe",
-                        ke_cutoff: float = 200.0, charge: Optional[int] = None, renormalize: bool = True,
-                        max_memory_mb: float = 500.0) -> KohnShamResult:
+                        ke_cutoff: float = 200.0, charge: Optional[int] = None,
+                        renormalize: bool = True) -> KohnShamResult:
     """One KS step in the cell ``atoms`` from ``coefficients`` (canonical order); settings of the reference.
 
     ``renormalize``: correct the input density to the exact valence electron count first (as
@@ -34,7 +34,7 @@ def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = 
     cell = to_pyscf_cell(atoms, basis, pseudo, ke_cutoff, charge=charge, spin=0)
     _, coefficients = input_density(atoms, cell, auxbasis, coefficients, renormalize)
     basis = AuxiliaryBasis(auxbasis, set(atoms.numbers))
-    coords, weight = uniform_grid(cell)
+    weight = cell.vol / np.prod(cell.mesh)
     ni = mol_dft.numint.NumInt()
     xctype = ni._xc_type(xc)
     if xctype not in ("LDA", "GGA"):
@@ -49,13 +49,13 @@ def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = 
     wv = weight * vxc
     wv[0] += weight * v_hartree
     hcore = core_hamiltonian(cell)
-    fock = hcore + potential_matrix(cell, wv, coords, max_memory_mb)
+    fock = hcore + potential_matrix(cell, wv)
     mo_energy, mo_coeff = scipy.linalg.eigh(fock, cell.pbc_intor("int1e_ovlp", hermi=1))
     n_occ = cell.nelectron // 2
     mo_occ = 2.0 * (np.arange(cell.nao) < n_occ)
     dm = (mo_coeff * mo_occ) @ mo_coeff.T
     band = float(mo_energy @ mo_occ)
-    output = energy_components(cell, dm, xc, hcore, max_memory_mb)
+    output = energy_components(cell, dm, xc, hcore)
     e_nuc = output.pop("nuclear_repulsion")
     harris = band - e_hartree_in - vrho_in + exc_in + e_nuc
     return KohnShamResult(mo_energy=mo_energy, mo_occ=mo_occ, mo_coeff=mo_coeff, dm=dm, band_energy=band,

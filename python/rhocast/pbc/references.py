@@ -22,7 +22,7 @@ from ase import Atoms
 
 from rhocast.basis import AuxiliaryBasis
 from rhocast.density_fitting import function_integrals
-from rhocast.pbc.grid import density_from_coefficients, density_from_dm, project, to_pyscf_cell, uniform_grid
+from rhocast.pbc.grid import density_from_coefficients, density_from_dm, project, to_pyscf_cell
 
 SCHEMES = ("multigrid", "fftdf", "gdf")
 
@@ -64,8 +64,7 @@ def core_hamiltonian(cell) -> np.ndarray:
     return np.asarray(v).reshape(cell.nao, cell.nao) + cell.pbc_intor("int1e_kin", hermi=1)
 
 
-def energy_components(cell, dm: np.ndarray, xc: str, hcore: Optional[np.ndarray] = None,
-                      max_memory_mb: float = 500.0) -> dict[str, float]:
+def energy_components(cell, dm: np.ndarray, xc: str, hcore: Optional[np.ndarray] = None) -> dict[str, float]:
     """Energy per cell and its components (Hartree) of a total density matrix, on the cell's grid.
 
     ``hcore``: :func:`core_hamiltonian` of the cell if already at hand.
@@ -77,9 +76,9 @@ def energy_components(cell, dm: np.ndarray, xc: str, hcore: Optional[np.ndarray]
 
     from rhocast.pbc.grid import hartree
 
-    coords, weight = uniform_grid(cell)
+    weight = cell.vol / np.prod(cell.mesh)
     xctype = mol_dft.numint.NumInt()._xc_type(xc)
-    rho = density_from_dm(cell, dm, coords, deriv=0 if xctype == "LDA" else 1, max_memory_mb=max_memory_mb)
+    rho = density_from_dm(cell, dm, deriv=0 if xctype == "LDA" else 1)
     exc = mol_dft.numint.NumInt().eval_xc_eff(xc, rho if xctype != "LDA" else rho[0], deriv=0, xctype=xctype)[0]
     kinetic = cell.pbc_intor("int1e_kin", hermi=1)
     if hcore is None:
@@ -93,7 +92,7 @@ def energy_components(cell, dm: np.ndarray, xc: str, hcore: Optional[np.ndarray]
 
 
 def fit_density(atoms: Atoms, cell, basis: AuxiliaryBasis, rho: np.ndarray, n_electrons: Optional[float] = None,
-                overlap_tol: float = 1e-10, max_memory_mb: float = 500.0) -> np.ndarray:
+                overlap_tol: float = 1e-10) -> np.ndarray:
     """Coefficients (canonical order) of the overlap-metric fit of rho (N_g,), given on ``cell``'s grid.
 
     c = S^-1 w with S the lattice-summed block-sparse overlap (sparse LU, memory linear in the cell size);
@@ -135,8 +134,7 @@ def reference_record(atoms: Atoms, settings) -> dict:
     mf.kernel()
     cell = mf.cell
     dm = mf.make_rdm1()
-    coords, _ = uniform_grid(cell)
-    rho = density_from_dm(cell, dm, coords)[0]
+    rho = density_from_dm(cell, dm)[0]
     basis = AuxiliaryBasis(settings.auxbasis, set(atoms.numbers))
     n_el = cell.nelectron
     c = fit_density(atoms, cell, basis, rho, n_electrons=n_el if settings.constrain_electrons else None)
