@@ -95,8 +95,14 @@ def make_scf(atoms, settings: ReferenceSettings):
 
 
 def run_scf(atoms, settings: ReferenceSettings):
-    """Converged (or not) PySCF RKS/UKS of a molecule; returns the mean-field object and its cycle count."""
-    mf = make_scf(atoms, settings)
+    """Converged (or not) PySCF RKS/UKS of a molecule or Gamma-point RKS of a cell; returns the
+    mean-field object and its cycle count."""
+    if atoms.pbc.any():
+        from rhocast.pbc.references import make_scf as make_cell_scf
+
+        mf = make_cell_scf(atoms, settings)
+    else:
+        mf = make_scf(atoms, settings)
     cycles = []
     mf.callback = lambda env: cycles.append(env["cycle"])
     mf.kernel()
@@ -161,13 +167,20 @@ def reference_record(atoms, settings: ReferenceSettings) -> dict:
     n_el = mf.mol.nelectron
     c = fit_density(mf.mol, auxmol, dm_total, settings.metric,
                     n_electrons=n_el if settings.constrain_electrons else None)
+    return stored_record(atoms, mf, iterations, settings, c, energy_components(mf), fitting_floor(mf, auxmol, c),
+                         time.perf_counter() - t0)
+
+
+def stored_record(atoms, mf, iterations: int, settings: ReferenceSettings, coefficients: np.ndarray,
+                  energies: dict, floor: dict, wall_time: float) -> dict:
+    """The fields a dataset stores for one structure (molecule or cell) after its SCF and fit."""
     charge, spin = charge_and_spin(atoms)
     return {"atoms": atoms, "hash": structure_hash(atoms), "charge": charge, "spin": spin,
             "converged": bool(mf.converged),
             "reason": "" if mf.converged else f"SCF not converged in {settings.max_cycle} cycles",
-            "iterations": iterations, "n_electrons": n_el, "coefficients": c, "metric": settings.metric,
-            "energies": energy_components(mf), "floor": fitting_floor(mf, auxmol, c),
-            "wall_time": time.perf_counter() - t0}
+            "iterations": iterations, "n_electrons": mf.mol.nelectron,  # mf.mol is the cell for cells
+            "coefficients": coefficients, "metric": settings.metric, "energies": energies, "floor": floor,
+            "wall_time": wall_time}
 
 
 def _worker_init(threads: int) -> None:

@@ -125,25 +125,16 @@ def reference_record(atoms: Atoms, settings) -> dict:
     """Everything stored for one cell: SCF, fit, floor, energies per cell (settings resolved for cells)."""
     import time
 
-    from rhocast.structures import charge_and_spin, structure_hash
+    from rhocast.references import run_scf, stored_record
 
     t0 = time.perf_counter()
-    mf = make_scf(atoms, settings)
-    cycles = []
-    mf.callback = lambda env: cycles.append(env["cycle"])
-    mf.kernel()
+    mf, iterations = run_scf(atoms, settings)
     cell = mf.cell
     dm = mf.make_rdm1()
     rho = density_from_dm(cell, dm)[0]
     basis = AuxiliaryBasis(settings.auxbasis, set(atoms.numbers))
-    n_el = cell.nelectron
-    c = fit_density(atoms, cell, basis, rho, n_electrons=n_el if settings.constrain_electrons else None)
+    c = fit_density(atoms, cell, basis, rho, n_electrons=cell.nelectron if settings.constrain_electrons else None)
     energies = energy_components(cell, dm, settings.xc)
     energies["total"] = float(mf.e_tot)
-    charge, spin = charge_and_spin(atoms)
-    return {"atoms": atoms, "hash": structure_hash(atoms), "charge": charge, "spin": spin,
-            "converged": bool(mf.converged),
-            "reason": "" if mf.converged else f"SCF not converged in {settings.max_cycle} cycles",
-            "iterations": len(cycles), "n_electrons": n_el, "coefficients": c, "metric": settings.metric,
-            "energies": energies, "floor": fitting_floor(atoms, cell, basis, c, rho),
-            "wall_time": time.perf_counter() - t0}
+    return stored_record(atoms, mf, iterations, settings, c, energies, fitting_floor(atoms, cell, basis, c, rho),
+                         time.perf_counter() - t0)
