@@ -12,12 +12,6 @@ namespace rhocast {
 
 namespace {
 
-double factorial(int n) {
-    double f = 1.0;
-    for (int k = 2; k <= n; ++k) f *= k;
-    return f;
-}
-
 // Complex Clebsch-Gordan coefficient <l1 m1 l2 m2 | L M> (Racah's formula).
 double complex_cg(int l1, int m1, int l2, int m2, int L, int M) {
     if (m1 + m2 != M || std::abs(m1) > l1 || std::abs(m2) > l2 || std::abs(M) > L) return 0.0;

@@ -4,13 +4,13 @@
 
 namespace rhocast {
 
-namespace {
-
 double factorial(int n) {
     double f = 1.0;
     for (int k = 2; k <= n; ++k) f *= k;
     return f;
 }
+
+namespace {
 
 double binomial(int n, int k) {
     if (k < 0 || k > n) return 0.0;

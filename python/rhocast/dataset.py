@@ -27,6 +27,8 @@ import h5py
 import numpy as np
 from ase import Atoms
 
+from rhocast.hdf5 import open_checked
+
 FORMAT = "rhocast-references"
 FORMAT_VERSION = 1
 
@@ -97,20 +99,7 @@ def append_structure(path: Union[str, Path], index: int, record: dict) -> None:
 
 
 def _open(path: Path) -> h5py.File:
-    if not path.is_file():
-        raise FileNotFoundError(f"no dataset file {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"cannot read {path}: truncated or not an HDF5 file ({err})") from err
-    if f.attrs.get("format") != FORMAT:
-        f.close()
-        raise ValueError(f"{path} is not a rhocast reference dataset")
-    if int(f.attrs["format_version"]) != FORMAT_VERSION:
-        version = f.attrs["format_version"]
-        f.close()
-        raise ValueError(f"{path} has dataset format version {version}; this rhocast reads {FORMAT_VERSION}")
-    return f
+    return open_checked(path, FORMAT, FORMAT_VERSION, "reference dataset")
 
 
 class Dataset:

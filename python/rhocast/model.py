@@ -377,19 +377,9 @@ class DensityModel:
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "DensityModel":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no model file {path}")
-        try:
-            f = h5py.File(path, "r")
-        except OSError as err:
-            raise ValueError(f"cannot read {path}: truncated or not an HDF5 file ({err})") from err
-        with f:
-            if f.attrs.get("format") != FORMAT:
-                raise ValueError(f"{path} is not a rhocast model")
-            if int(f.attrs["format_version"]) != FORMAT_VERSION:
-                raise ValueError(f"{path} has model format version {int(f.attrs['format_version'])}; "
-                                 f"this rhocast reads version {FORMAT_VERSION}")
+        from rhocast.hdf5 import open_checked
+
+        with open_checked(Path(path), FORMAT, FORMAT_VERSION, "model") as f:
             model = cls(**json.loads(f.attrs["hyperparameters"]))
             model.auxbasis_ = AuxiliaryBasis.from_json(f.attrs["auxbasis"])
             model.descriptor_ = LambdaSoap.from_dict(json.loads(f.attrs["descriptor"]))

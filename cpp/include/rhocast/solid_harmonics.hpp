@@ -15,6 +15,9 @@ struct CartesianTerm {
     double coefficient;
 };
 
+// n! as a double (exact up to 22!).
+double factorial(int n);
+
 // terms[m + l]: the Cartesian expansion of r^l Y_lm.
 std::vector<std::vector<CartesianTerm>> solid_harmonic_terms(int l);
 
