@@ -71,7 +71,7 @@ void for_each_point(const Eigen::Vector3d& centre, double radius, const Eigen::M
             const double root = std::sqrt(disc);
             const int k_lo = static_cast<int>(std::ceil((-b - root) / a2a2 * n2));
             const int k_hi = static_cast<int>(std::floor((-b + root) / a2a2 * n2));
-            const int gij = (gi * n1 + ((j % n1) + n1) % n1) * n2;
+            const Eigen::Index gij = (static_cast<Eigen::Index>(gi) * n1 + ((j % n1) + n1) % n1) * n2;
             for (int k = k_lo; k <= k_hi; ++k) {
                 const Eigen::Vector3d d = base + (static_cast<double>(k) / n2) * a2;
                 visit(gij + ((k % n2) + n2) % n2, d.x(), d.y(), d.z());
