@@ -50,7 +50,7 @@ def main() -> None:
     print(compute_references(molecules, path, **SETTINGS))
     ds = Dataset(path)
     idx = ds.indices()
-    train, test = idx[idx < args.n_train], idx[idx >= args.n_train]
+    train, test = idx[idx < args.n_train], idx[(idx >= args.n_train) & (idx < args.n_train + args.n_test)]
     model = DensityModel(n_sparse=200, max_radial=6, max_angular=4, regularization=1e-8).fit(ds, train)
     settings = ReferenceSettings(**SETTINGS).resolved()
     guesses = ["minao", "atom", "huckel"]
