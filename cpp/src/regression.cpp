@@ -132,9 +132,14 @@ std::vector<Eigen::MatrixXd> Regression::jacobi_blocks(const std::vector<int>& b
     const int nb = static_cast<int>(block_starts.size());
     std::vector<Eigen::MatrixXd> blocks(nb);
     for (int b = 0; b < nb; ++b) blocks[b] = Eigen::MatrixXd::Zero(block_sizes[b], block_sizes[b]);
-    // Map a weight start to its block.
+    // The block of every weight (-1: none).
     std::vector<int> block_of(n_weights_, -1);
-    for (int b = 0; b < nb; ++b) block_of[block_starts[b]] = b;
+    for (int b = 0; b < nb; ++b)
+        for (int k = block_starts[b]; k < block_starts[b] + block_sizes[b]; ++k) {
+            if (k < 0 || k >= n_weights_ || block_of[k] >= 0)
+                throw std::invalid_argument("preconditioner blocks must be disjoint ranges of weights");
+            block_of[k] = b;
+        }
     std::vector<std::vector<Eigen::MatrixXd>> partial(omp_get_max_threads());
 #pragma omp parallel
     {
@@ -145,15 +150,31 @@ std::vector<Eigen::MatrixXd> Regression::jacobi_blocks(const std::vector<int>& b
         for (int k = 0; k < n_structures(); ++k) {
             const auto& s = structures_[k];
             const auto& off = s.metric.offsets();
-            for (const auto& sh : s.shells) {
-                const int b = block_of[sh.weight_start];
-                if (b < 0) continue;
-                // The atom of this shell: the metric's diagonal block that contains its coefficients.
-                const int atom = static_cast<int>(std::upper_bound(off.begin(), off.end(), sh.coef_start) - off.begin()) - 1;
-                const int local = sh.coef_start - off[atom];
-                const Eigen::MatrixXd o = s.metric.diagonal_block(atom).block(local, local, 2 * sh.l + 1, 2 * sh.l + 1);
-                const auto& p = s.psi[sh.psi];
-                mine[b].noalias() += p.transpose() * o * p;
+            // Shells of one atom are consecutive; every pair of them with the same l in the same block
+            // is coupled through the atom's diagonal metric block (other l are orthogonal on one atom).
+            std::size_t first = 0;
+            while (first < s.shells.size()) {
+                const int atom = static_cast<int>(
+                    std::upper_bound(off.begin(), off.end(), s.shells[first].coef_start) - off.begin()) - 1;
+                std::size_t last = first;
+                while (last < s.shells.size() && s.shells[last].coef_start < off[atom + 1]) ++last;
+                const Eigen::MatrixXd o = s.metric.diagonal_block(atom);
+                for (std::size_t i = first; i < last; ++i) {
+                    const auto& a = s.shells[i];
+                    const int b = block_of[a.weight_start];
+                    if (b < 0) continue;
+                    for (std::size_t j = first; j < last; ++j) {
+                        const auto& c = s.shells[j];
+                        if (c.l != a.l || block_of[c.weight_start] != b) continue;
+                        const auto& pa = s.psi[a.psi];
+                        const auto& pc = s.psi[c.psi];
+                        mine[b].block(a.weight_start - block_starts[b], c.weight_start - block_starts[b], pa.cols(),
+                                      pc.cols()).noalias() +=
+                            pa.transpose() *
+                            o.block(a.coef_start - off[atom], c.coef_start - off[atom], 2 * a.l + 1, 2 * c.l + 1) * pc;
+                    }
+                }
+                first = last;
             }
         }
     }

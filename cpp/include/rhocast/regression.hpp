@@ -51,8 +51,9 @@ public:
     Eigen::VectorXd rhs() const;
     // Dense Hessian (only for the direct solver of small problems).
     Eigen::MatrixXd hessian(bool add_regularization = true) const;
-    // Block-Jacobi preconditioner: per weight block [start, start + size), the Hessian restricted to
-    // the atom-diagonal metric blocks (2/N sum_atoms Psi^T O_ii Psi + 2 eta). Returns the blocks.
+    // Block-Jacobi preconditioner: per weight block [start, start + size) (disjoint ranges, each may hold
+    // several (species, lambda, n) channels), the Hessian restricted to the block and to the
+    // atom-diagonal metric blocks (2/N sum_atoms Psi^T O_ii Psi + 2 eta). Returns the blocks.
     std::vector<Eigen::MatrixXd> jacobi_blocks(const std::vector<int>& block_starts,
                                                const std::vector<int>& block_sizes,
                                                bool add_regularization = true) const;
