@@ -140,11 +140,12 @@ double shell_radius(const Shell& shell, double tol, int deriv) {
         }
         return b * ymax;
     };
+    // From well outside every primitive, step inwards to the outermost point where the bound reaches tol.
+    const double step = 0.02;
     double r = 0.0;
     for (double e : shell.exponents) r = std::max(r, std::sqrt((std::log(1.0 / tol) + 50.0) / e));
-    for (const double step = 0.02; r > 0 && bound(r) < tol; r -= step) {
-    }
-    return r + 0.02;
+    while (r > 0 && bound(r) < tol) r -= step;
+    return r + step;
 }
 
 Eigen::MatrixXd collocate_density(const Basis& basis, const std::vector<int>& numbers,

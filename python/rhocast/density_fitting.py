@@ -109,7 +109,12 @@ def fit_density(mol, auxmol, dm: np.ndarray, metric: str = "coulomb",
     factor = scipy.linalg.cho_factor(m)
     c = scipy.linalg.cho_solve(factor, b)
     if n_electrons is not None:
-        q = function_integrals(auxmol)
-        mq = scipy.linalg.cho_solve(factor, q)
-        c = c + mq * (n_electrons - q @ c) / (q @ mq)
+        c = constrain_count(c, function_integrals(auxmol), lambda v: scipy.linalg.cho_solve(factor, v), n_electrons)
     return c
+
+
+def constrain_count(coefficients: np.ndarray, q: np.ndarray, solve, n_electrons: float) -> np.ndarray:
+    """The density closest to ``coefficients`` in a metric M that integrates to ``n_electrons``:
+    c + M^-1 q (N - q.c) / (q.M^-1 q), with q the integrals of the functions and ``solve(v)`` = M^-1 v."""
+    mq = solve(q)
+    return coefficients + mq * (n_electrons - q @ coefficients) / (q @ mq)

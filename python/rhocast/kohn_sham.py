@@ -107,8 +107,8 @@ def potential_matrix_block(ao: np.ndarray, wv: np.ndarray) -> np.ndarray:
 
 
 def input_density(atoms: Atoms, system, auxbasis, coefficients: np.ndarray, renormalize: bool):
-    """The auxiliary molecule (or cell) of ``system`` and the checked input coefficients (canonical order),
-    corrected to ``system.nelectron`` when ``renormalize``."""
+    """The AuxiliaryBasis, its auxiliary molecule (or cell) of ``system`` and the checked input coefficients
+    (canonical order), corrected to ``system.nelectron`` when ``renormalize``."""
     basis = AuxiliaryBasis(auxbasis, set(atoms.numbers))
     auxmol = basis.make_auxmol(system)
     coefficients = np.asarray(coefficients, dtype=float)
@@ -116,7 +116,7 @@ def input_density(atoms: Atoms, system, auxbasis, coefficients: np.ndarray, reno
         raise ValueError(f"{coefficients.size} coefficients for an auxiliary basis of {auxmol.nao} functions")
     if renormalize:
         coefficients = with_electron_count(coefficients, basis, atoms, system.nelectron)
-    return auxmol, coefficients
+    return basis, auxmol, coefficients
 
 
 STEP_OPTIONS = ("basis", "auxbasis", "xc", "grid_level", "pseudo", "ke_cutoff")
@@ -161,7 +161,7 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     basis, auxbasis, grid_level = opts.basis, opts.auxbasis, opts.grid_level
     c0, s0 = charge_and_spin(atoms)
     mol = to_pyscf_mol(atoms, basis, c0 if charge is None else charge, s0 if spin is None else spin)
-    auxmol, coefficients = input_density(atoms, mol, auxbasis, coefficients, renormalize)
+    _, auxmol, coefficients = input_density(atoms, mol, auxbasis, coefficients, renormalize)
     c_pyscf = from_canonical(auxmol, coefficients)
 
     grids = dft.gen_grid.Grids(mol)

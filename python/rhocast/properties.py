@@ -6,7 +6,7 @@ carry charge, and only p functions (besides the charges at their centres) carry 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 from ase import Atoms
@@ -42,22 +42,24 @@ def electron_count(coefficients: np.ndarray, basis: AuxiliaryBasis, numbers) -> 
 
 
 def with_electron_count(coefficients: np.ndarray, basis: AuxiliaryBasis, atoms: Atoms,
-                        n_electrons: float) -> np.ndarray:
+                        n_electrons: float, solve_overlap: Optional[Callable] = None) -> np.ndarray:
     """The density closest to ``coefficients`` in the L2 norm that integrates to ``n_electrons``.
 
     c + S^-1 q (N - q.c) / (q.S^-1 q), with S the (lattice-summed for cells) block-sparse overlap and
-    q the integrals of the functions. Unlike scaling the s functions, this leaves a density whose count
-    is nearly right nearly unchanged.
+    q the integrals of the functions; ``solve_overlap(v)`` = S^-1 v if a factorisation is at hand.
+    Unlike scaling the s functions, this leaves a density whose count is nearly right nearly unchanged.
     """
-    import scipy.sparse.linalg
+    from rhocast.density_fitting import constrain_count
 
-    from rhocast.overlap import overlap_matrix
-    from rhocast.sparse import to_scipy
+    if solve_overlap is None:
+        import scipy.sparse.linalg
 
+        from rhocast.overlap import overlap_matrix
+        from rhocast.sparse import to_scipy
+
+        solve_overlap = scipy.sparse.linalg.splu(to_scipy(overlap_matrix(atoms, basis)).tocsc()).solve
     q, _ = _moments(basis, atoms.numbers)
-    c = np.array(coefficients, dtype=float)
-    sq = scipy.sparse.linalg.splu(to_scipy(overlap_matrix(atoms, basis)).tocsc()).solve(q)
-    return c + sq * (n_electrons - q @ c) / (q @ sq)
+    return constrain_count(np.asarray(coefficients, dtype=float), q, solve_overlap, n_electrons)
 
 
 def renormalised(coefficients: np.ndarray, basis: AuxiliaryBasis, numbers, n_electrons: float) -> np.ndarray:

@@ -14,7 +14,6 @@ import numpy as np
 import scipy.linalg
 from ase import Atoms
 
-from rhocast.basis import AuxiliaryBasis
 from rhocast.kohn_sham import KohnShamResult, input_density
 from rhocast.pbc.grid import density_from_coefficients, hartree, potential_matrix, to_pyscf_cell
 from rhocast.pbc.references import core_hamiltonian, energy_components
@@ -32,8 +31,7 @@ def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = 
     from pyscf import dft as mol_dft
 
     cell = to_pyscf_cell(atoms, basis, pseudo, ke_cutoff, charge=charge, spin=0)
-    _, coefficients = input_density(atoms, cell, auxbasis, coefficients, renormalize)
-    basis = AuxiliaryBasis(auxbasis, set(atoms.numbers))
+    basis, _, coefficients = input_density(atoms, cell, auxbasis, coefficients, renormalize)
     weight = cell.vol / np.prod(cell.mesh)
     ni = mol_dft.numint.NumInt()
     xctype = ni._xc_type(xc)

@@ -21,8 +21,8 @@ import scipy.sparse.linalg
 from ase import Atoms
 
 from rhocast.basis import AuxiliaryBasis
-from rhocast.density_fitting import function_integrals
 from rhocast.pbc.grid import density_from_coefficients, density_from_dm, project, to_pyscf_cell
+from rhocast.properties import electron_count, with_electron_count
 
 SCHEMES = ("multigrid", "fftdf", "gdf")
 
@@ -105,9 +105,7 @@ def fit_density(atoms: Atoms, cell, basis: AuxiliaryBasis, rho: np.ndarray, n_el
     lu = scipy.sparse.linalg.splu(to_scipy(overlap_matrix(atoms, basis, tol=overlap_tol)).tocsc())
     c = lu.solve(w)
     if n_electrons is not None:
-        q = function_integrals(basis.make_auxmol(cell))
-        sq = lu.solve(q)
-        c = c + sq * (n_electrons - q @ c) / (q @ sq)
+        c = with_electron_count(c, basis, atoms, n_electrons, solve_overlap=lu.solve)
     return c
 
 
@@ -118,7 +116,7 @@ def fitting_floor(atoms: Atoms, cell, basis: AuxiliaryBasis, coefficients: np.nd
     diff = density_from_coefficients(atoms, basis, coefficients, cell.mesh)[0] - rho
     return {"relative_l2": 100 * float(np.sqrt((diff @ diff) / (rho @ rho))),
             "nmae": 100 * float(weight * np.abs(diff).sum() / cell.nelectron),
-            "n_electrons_fit": float(function_integrals(basis.make_auxmol(cell)) @ coefficients)}
+            "n_electrons_fit": electron_count(coefficients, basis, atoms.numbers)}
 
 
 def reference_record(atoms: Atoms, settings) -> dict:
