@@ -19,7 +19,7 @@ from _record import markdown_table, record
 from rhocast import datasets
 from rhocast.dataset import Dataset
 from rhocast.errors import density_errors
-from rhocast.kohn_sham import kohn_sham_step
+from rhocast.kohn_sham import kohn_sham_step, step_options
 from rhocast.model import DensityModel
 from rhocast.references import ReferenceSettings, compute_references, make_scf
 from rhocast.scf_guess import scf_guess
@@ -43,6 +43,8 @@ def main() -> None:
     p.add_argument("--n-train", type=int, default=60)
     p.add_argument("--n-test", type=int, default=20)
     p.add_argument("--max-heavy-atoms", type=int, default=6)
+    p.add_argument("--n-sparse", type=int, default=300)
+    p.add_argument("--regularization", type=float, default=1e-3)
     args = p.parse_args()
     CACHE.mkdir(exist_ok=True)
     molecules = datasets.qm9(args.n_train + args.n_test, seed=0, max_heavy_atoms=args.max_heavy_atoms)
@@ -51,7 +53,8 @@ def main() -> None:
     ds = Dataset(path)
     idx = ds.indices()
     train, test = idx[idx < args.n_train], idx[(idx >= args.n_train) & (idx < args.n_train + args.n_test)]
-    model = DensityModel(n_sparse=200, max_radial=6, max_angular=4, regularization=1e-8).fit(ds, train)
+    model = DensityModel(n_sparse=args.n_sparse, max_radial=6, max_angular=4, n_features=500, cg_tol=1e-6,
+                         regularization=args.regularization, solver="cg").fit(ds, train)
     settings = ReferenceSettings(**SETTINGS).resolved()
     guesses = ["minao", "atom", "huckel"]
     from pyscf.scf import hf
@@ -59,6 +62,8 @@ def main() -> None:
     if hasattr(hf, "init_guess_by_sap"):
         guesses.append("sap")
     results = {g: [] for g in guesses + ["rhocast", "reference fit"]}
+    scales = (0.3, 0.1, 0.03, 0.01)  # t = 1 is the rhocast row, t = 0 the reference fit
+    scaled = {t: [] for t in scales}
     skipped = []
     for i in test:
         atoms = ds.atoms(int(i))
@@ -80,6 +85,11 @@ def main() -> None:
         step_time = time.perf_counter() - t
         n, dt, ok = cycles_from(mf, dm0=dm0)
         results["reference fit"].append((n, dt + step_time, ok))
+        fit, error = ds.coefficients(int(i)), model.predict(atoms) - ds.coefficients(int(i))
+        for s in scales:
+            mf = make_scf(atoms, settings)
+            dm0 = kohn_sham_step(atoms, fit + s * error, **step_options(ds.settings)).dm
+            scaled[s].append(cycles_from(mf, dm0=dm0)[0])
         print(atoms.get_chemical_formula(), {k: v[-1][0] for k, v in results.items()}, flush=True)
     held_out = [int(i) for i in test if set(ds.atoms(int(i)).numbers) <= set(model.species_)]
     err = density_errors(model, ds, held_out)
@@ -87,15 +97,21 @@ def main() -> None:
     base = np.mean([r[0] for r in results["minao"]])
     for g, r in results.items():
         r = np.array(r, dtype=float)
-        rows.append([g, float(r[:, 0].mean()), float(1 - r[:, 0].mean() / base), float(r[:, 1].mean()),
-                     int(r[:, 2].sum())])
+        builds = r[:, 0].mean() + 1 + (g in ("rhocast", "reference fit"))
+        rows.append([g, float(r[:, 0].mean()), float(1 - r[:, 0].mean() / base), float(builds),
+                     float(r[:, 1].mean()), int(r[:, 2].sum())])
+    scaled = {1.0: [r[0] for r in results["rhocast"]], **scaled, 0.0: [r[0] for r in results["reference fit"]]}
+    scan = [[s, float(np.mean(n)), float(1 - np.mean(n) / base)] for s, n in scaled.items()]
     record("SCF initial guess from predicted densities (QM9, PBE/def2-SVP)",
            f"{len(train)} training and {len(test)} held-out molecules with at most {args.max_heavy_atoms} heavy "
            f"atoms ({len(skipped)} skipped for elements absent from training: {skipped}); CG iterations "
-           f"{model.cg_iterations_}; grid level 1, conv_tol 1e-7. Wall time of rhocast includes prediction and the Kohn-Sham step. "
+           f"{model.cg_iterations_}; {args.n_sparse} sparse environments, regularization {args.regularization:g}; grid level 1, conv_tol 1e-7. Wall time of rhocast includes prediction and the Kohn-Sham step. "
            f"Density error of the model on these molecules: {err.relative_l2:.3g} % rel. L2 against the fit, "
            f"{err.baseline_relative:.3g} % of the error of the spherical-atom baseline.\n\n"
-           + markdown_table(["guess", "mean SCF cycles", "fewer than minao", "mean wall time (s)", "converged"], rows))
+           + markdown_table(["guess", "mean SCF cycles", "fewer than minao", "mean Fock builds", "mean wall time (s)",
+                             "converged"], rows)
+           + "\n\nGuess from c_fit + t (c_model - c_fit): the model's error scaled by t (t = 0 is the reference fit).\n\n"
+           + markdown_table(["t", "mean SCF cycles", "fewer than minao"], scan))
 
 
 if __name__ == "__main__":
