@@ -63,6 +63,18 @@ def test_fit_predict_evaluate_energies(monomers, shared_data, tmp_path):
     assert total < 1.0  # meV/atom
 
 
+def test_fit_keeps_the_regularization_with_the_lowest_validation_error(monomers, tmp_path):
+    import json
+
+    model = tmp_path / "m.h5"
+    out = _run("fit", str(monomers), "-o", str(model), "--n-sparse", "8", "--max-radial", "4", "--max-angular", "3",
+               "--regularization", "1e2", "1e-8", "--fractions", "0.6", "0.2", "0.2")
+    scan = json.loads((tmp_path / "m.report.json").read_text())["regularization_scan"]
+    assert [s[0] for s in scan] == [1e2, 1e-8]
+    assert scan[1][1] < scan[0][1]  # eta = 100 flattens the model towards the baseline
+    assert DensityModel.load(model).regularization == 1e-8 and "kept regularization 1e-08" in out
+
+
 def test_bad_model_file_gives_one_line_error(tmp_path):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not hdf5")

@@ -27,6 +27,12 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="fit on these numbers of training structures too, for a learning curve")
     p.add_argument("--resume", action="store_true", help="resume CG from --checkpoint")
     for name, typ in HYPER.items():
+        if name == "regularization":
+            p.add_argument("--regularization", type=float, nargs="+", default=None,
+                           help="eta of the loss; several values: each is fitted and the one with the lowest "
+                                "validation error is kept (narrow data such as one molecule's distortions want "
+                                "~1e-8, diverse chemistry such as QM9 ~1e-3)")
+            continue
         p.add_argument("--" + name.replace("_", "-"), type=typ, default=None)
     p.set_defaults(func=run)
     return p
@@ -65,26 +71,40 @@ def run(args: argparse.Namespace) -> int:
     if len(val) == 0:
         raise ValueError("the validation split is empty: change --fractions")
     params = {k: cfg[k] for k in HYPER if k in cfg}
+    etas = [float(v) for v in np.atleast_1d(params.pop("regularization", DensityModel().regularization))]
+    if len(etas) > 1 and params.get("checkpoint"):
+        raise ValueError("--checkpoint needs a single --regularization value")
     out = Path(args.output)
-    curve = []
-    rng = np.random.default_rng(cfg.get("split_seed", 0))
-    order = rng.permutation(train)
-    for n in sorted(set(cfg.get("train_sizes", [])) - {len(train)}):
+    for n in cfg.get("train_sizes", []):
         if n > len(train):
             raise ValueError(f"train size {n} exceeds the {len(train)} training structures")
-        m = DensityModel(**{**params, "checkpoint": None}).fit(ds, np.sort(order[:n]))
-        e = density_errors(m, ds, val)
-        curve.append((n, e.relative_l2, e.baseline_relative))
-        print(f"  {n:5d} training structures: relative L2 {e.relative_l2:.4f} %, baseline-relative {e.baseline_relative:.3f} %")
-    model = DensityModel(**params).fit(ds, train)
-    e = density_errors(model, ds, val)
+    model, e, scan = None, None, []
+    for eta in etas:
+        m = DensityModel(**params, regularization=eta).fit(ds, train)
+        err = density_errors(m, ds, val)
+        scan.append((eta, err.relative_l2, err.baseline_relative))
+        if len(etas) > 1:
+            print(f"  regularization {eta:g}: validation relative L2 {err.relative_l2:.4f} %")
+        if e is None or err.relative_l2 < e.relative_l2:
+            model, e = m, err
+    if len(etas) > 1:
+        print(f"  kept regularization {model.regularization:g}")
+    curve = []
+    order = np.random.default_rng(cfg.get("split_seed", 0)).permutation(train)
+    for n in sorted(set(cfg.get("train_sizes", [])) - {len(train)}):
+        m = DensityModel(**{**params, "regularization": model.regularization, "checkpoint": None})
+        m.fit(ds, np.sort(order[:n]))
+        err = density_errors(m, ds, val)
+        curve.append((n, err.relative_l2, err.baseline_relative))
+        print(f"  {n:5d} training structures: relative L2 {err.relative_l2:.4f} %, "
+              f"baseline-relative {err.baseline_relative:.3f} %")
     curve.append((len(train), e.relative_l2, e.baseline_relative))
     model.save(out)
     floor = float(np.mean([ds.floor(int(i))["relative_l2"] for i in val]))
     report = {"dataset": str(args.dataset), "model": str(out), "settings": cfg, "n_train": len(train),
               "n_validation": len(val), "validation_relative_l2": e.relative_l2,
               "validation_baseline_relative": e.baseline_relative, "fitting_floor_relative_l2": floor,
-              "learning_curve": curve, "fit": model.fit_report_}
+              "learning_curve": curve, "regularization_scan": scan, "fit": model.fit_report_}
     out.with_suffix(".report.json").write_text(json.dumps(report, indent=2, default=float))
     plots.learning_curve(out.with_suffix(".learning_curve.png"), [c[0] for c in curve], [c[1] for c in curve], floor)
     if model.loss_history_:
