@@ -38,6 +38,18 @@ def cycles_from(mf, dm0=None, init_guess=None):
     return len(counter), time.perf_counter() - t, mf.converged
 
 
+def cycles_from_density(atoms, settings, ds, model, coefficients=None):
+    """Cycles, wall time (guess included) and convergence from one KS step on ``coefficients``, or from
+    ``scf_guess`` (prediction included) when ``coefficients`` is None."""
+    mf = make_scf(atoms, settings)
+    t = time.perf_counter()
+    dm0 = (scf_guess(mf, model) if coefficients is None
+           else kohn_sham_step(atoms, coefficients, **step_options(ds.settings)).dm)
+    guess_time = time.perf_counter() - t
+    n, dt, ok = cycles_from(mf, dm0=dm0)
+    return n, dt + guess_time, ok
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n-train", type=int, default=60)
@@ -64,34 +76,22 @@ def main() -> None:
     results = {g: [] for g in guesses + ["rhocast", "reference fit"]}
     scales = (0.3, 0.1, 0.03, 0.01)  # t = 1 is the rhocast row, t = 0 the reference fit
     scaled = {t: [] for t in scales}
-    skipped = []
+    skipped, held_out = [], []
     for i in test:
         atoms = ds.atoms(int(i))
         if not set(atoms.numbers) <= set(model.species_):
             skipped.append(atoms.get_chemical_formula())  # an element no training molecule has
             continue
+        held_out.append(int(i))
         for g in guesses:
             results[g].append(cycles_from(make_scf(atoms, settings), init_guess=g))
-        mf = make_scf(atoms, settings)
-        t = time.perf_counter()
-        dm0 = scf_guess(mf, model)
-        predict_time = time.perf_counter() - t
-        n, dt, ok = cycles_from(mf, dm0=dm0)
-        results["rhocast"].append((n, dt + predict_time, ok))
-        mf = make_scf(atoms, settings)
-        t = time.perf_counter()
-        dm0 = kohn_sham_step(atoms, ds.coefficients(int(i)), basis=settings.basis, auxbasis=settings.auxbasis,
-                             xc=settings.xc, grid_level=settings.grid_level).dm
-        step_time = time.perf_counter() - t
-        n, dt, ok = cycles_from(mf, dm0=dm0)
-        results["reference fit"].append((n, dt + step_time, ok))
-        fit, error = ds.coefficients(int(i)), model.predict(atoms) - ds.coefficients(int(i))
+        fit = ds.coefficients(int(i))
+        results["rhocast"].append(cycles_from_density(atoms, settings, ds, model))
+        results["reference fit"].append(cycles_from_density(atoms, settings, ds, model, fit))
+        error = model.predict(atoms) - fit
         for s in scales:
-            mf = make_scf(atoms, settings)
-            dm0 = kohn_sham_step(atoms, fit + s * error, **step_options(ds.settings)).dm
-            scaled[s].append(cycles_from(mf, dm0=dm0)[0])
+            scaled[s].append(cycles_from_density(atoms, settings, ds, model, fit + s * error)[0])
         print(atoms.get_chemical_formula(), {k: v[-1][0] for k, v in results.items()}, flush=True)
-    held_out = [int(i) for i in test if set(ds.atoms(int(i)).numbers) <= set(model.species_)]
     err = density_errors(model, ds, held_out)
     rows = []
     base = np.mean([r[0] for r in results["minao"]])
