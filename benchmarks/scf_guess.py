@@ -44,7 +44,7 @@ def cycles_from_density(atoms, settings, ds, model, coefficients=None):
     mf = make_scf(atoms, settings)
     t = time.perf_counter()
     dm0 = (scf_guess(mf, model) if coefficients is None
-           else kohn_sham_step(atoms, coefficients, **step_options(ds.settings)).dm)
+           else kohn_sham_step(atoms, coefficients, **step_options(ds.settings), output_energies=False).dm)
     guess_time = time.perf_counter() - t
     n, dt, ok = cycles_from(mf, dm0=dm0)
     return n, dt + guess_time, ok

@@ -131,7 +131,7 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
                    auxbasis: Optional[str] = None, xc: str = "pbe", charge: Optional[int] = None,
                    spin: Optional[int] = None, grid_level: Optional[int] = None, pseudo: Optional[str] = None,
                    ke_cutoff: Optional[float] = None, renormalize: bool = True,
-                   max_memory_mb: float = 500.0) -> KohnShamResult:
+                   output_energies: bool = True, max_memory_mb: float = 500.0) -> KohnShamResult:
     """One KS diagonalisation from the density ``coefficients`` (canonical order) of ``atoms``.
 
     ``basis``, ``auxbasis``, ``xc``, ``grid_level`` (molecules), ``pseudo`` and ``ke_cutoff`` (cells)
@@ -143,6 +143,9 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     charges the molecule and shifts the whole potential: on QM9 molecules from a 50-molecule model,
     counts off by 0.5-3.5 electrons gave KS energies off by 100-3000 kcal/mol (20-270 once the s
     functions were merely rescaled).
+    ``output_energies=False`` skips the energies of the output density (a Fock build of its own, which
+    an SCF started from ``dm`` repeats anyway): ``output_energies`` is then empty (molecules; cells always
+    compute them).
     Periodic cells go to :func:`rhocast.pbc.kohn_sham.kohn_sham_step_cell` (closed shell, Gamma point).
     """
     from pyscf import dft
@@ -181,21 +184,22 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     if mol.spin == 0:
         mo_occ = occ_alpha + occ_beta
         dm = (mo_coeff * mo_occ) @ mo_coeff.T
-        mf = dft.RKS(mol)
     else:
         mo_occ = np.array([occ_alpha, occ_beta])
         dm = np.array([(mo_coeff * o) @ mo_coeff.T for o in mo_occ])
-        mf = dft.UKS(mol)
-    mf.xc = xc
-    mf.grids = grids
-    mf.max_memory = max_memory_mb
-    veff = mf.get_veff(mol, dm)
-    dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
     e_nuc = float(mol.energy_nuc())
-    output = {"kinetic": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_kin"), dm_total)),
-              "electron_nuclear": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_nuc"), dm_total)),
-              "hartree": float(veff.ecoul), "xc": float(veff.exc)}
-    output["total"] = sum(output.values()) + e_nuc
+    output = {}
+    if output_energies:
+        mf = dft.RKS(mol) if mol.spin == 0 else dft.UKS(mol)
+        mf.xc = xc
+        mf.grids = grids
+        mf.max_memory = max_memory_mb
+        veff = mf.get_veff(mol, dm)
+        dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
+        output = {"kinetic": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_kin"), dm_total)),
+                  "electron_nuclear": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_nuc"), dm_total)),
+                  "hartree": float(veff.ecoul), "xc": float(veff.exc)}
+        output["total"] = sum(output.values()) + e_nuc
     harris = band - e_hartree_in - vrho_in + exc_in + e_nuc
     return KohnShamResult(mo_energy=mo_energy, mo_occ=mo_occ, mo_coeff=mo_coeff, dm=dm, band_energy=band,
                           nuclear_repulsion=e_nuc, harris_foulkes=float(harris),

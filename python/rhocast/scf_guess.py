@@ -24,7 +24,8 @@ def scf_guess(mf, model) -> np.ndarray:
     atoms = atoms_from_mol(mf.mol)
     coefficients = model.predict(atoms)
     result = kohn_sham_step(atoms, coefficients, basis=mf.mol.basis, auxbasis=model.auxbasis_.spec,
-                            xc=getattr(mf, "xc", "pbe"), grid_level=getattr(getattr(mf, "grids", None), "level", 3))
+                            xc=getattr(mf, "xc", "pbe"), grid_level=getattr(getattr(mf, "grids", None), "level", 3),
+                            output_energies=False)
     dm = result.dm
     if dm.ndim == 2 and getattr(mf, "istype", None) and mf.istype("UHF"):
         dm = np.array([dm / 2, dm / 2])
