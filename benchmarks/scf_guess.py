@@ -2,8 +2,10 @@
 
 Trains a model on QM9 references (built and cached resumably in benchmarks/cache), then, for held-out
 molecules, counts SCF cycles to convergence from minao, atom, huckel (and sap if PySCF has it) and from
-the model (prediction + one Kohn-Sham step included in its wall time). The row "reference fit" starts
-from one Kohn-Sham step on the fitted reference density itself: the best guess a perfect model could give.
+the model: ``rhocast.scf_guess`` (prediction + one Kohn-Sham step + the Newton step of rhocast.response,
+all in its wall time), and the same without the Newton step. Controls: "minao + Newton" puts the Coulomb
+fit of PySCF's minao density through the same Kohn-Sham and Newton steps (what the machinery does without
+learning); "reference fit" starts from the fitted reference density itself (what a perfect model would give).
 
     python benchmarks/scf_guess.py [--n-train 60] [--n-test 20]
 """
@@ -19,10 +21,10 @@ from _record import markdown_table, record
 from rhocast import datasets
 from rhocast.dataset import Dataset
 from rhocast.errors import density_errors
-from rhocast.kohn_sham import kohn_sham_step, step_options
+from rhocast.density_fitting import fit_density
 from rhocast.model import DensityModel
 from rhocast.references import ReferenceSettings, compute_references, make_scf
-from rhocast.scf_guess import scf_guess
+from rhocast.scf_guess import guess_from_density, scf_guess
 
 CACHE = Path(__file__).with_name("cache")
 SETTINGS = dict(xc="pbe", basis="def2-svp", auxbasis="def2-universal-jkfit", grid_level=1, conv_tol=1e-7)
@@ -38,13 +40,11 @@ def cycles_from(mf, dm0=None, init_guess=None):
     return len(counter), time.perf_counter() - t, mf.converged
 
 
-def cycles_from_density(atoms, settings, ds, model, coefficients=None):
-    """Cycles, wall time (guess included) and convergence from one KS step on ``coefficients``, or from
-    ``scf_guess`` (prediction included) when ``coefficients`` is None."""
+def cycles_from_guess(atoms, settings, guess):
+    """Cycles, wall time (the guess ``guess(mf)`` included) and convergence."""
     mf = make_scf(atoms, settings)
     t = time.perf_counter()
-    dm0 = (scf_guess(mf, model) if coefficients is None
-           else kohn_sham_step(atoms, coefficients, **step_options(ds.settings), output_energies=False).dm)
+    dm0 = guess(mf)
     guess_time = time.perf_counter() - t
     n, dt, ok = cycles_from(mf, dm0=dm0)
     return n, dt + guess_time, ok
@@ -73,9 +73,9 @@ def main() -> None:
 
     if hasattr(hf, "init_guess_by_sap"):
         guesses.append("sap")
-    results = {g: [] for g in guesses + ["rhocast", "reference fit"]}
-    scales = (0.3, 0.1, 0.03, 0.01)  # t = 1 is the rhocast row, t = 0 the reference fit
-    scaled = {t: [] for t in scales}
+    rows_from_density = ["rhocast", "rhocast without Newton", "minao + Newton", "reference fit",
+                         "reference fit without Newton"]
+    results = {g: [] for g in guesses + rows_from_density}
     skipped, held_out = [], []
     for i in test:
         atoms = ds.atoms(int(i))
@@ -86,32 +86,36 @@ def main() -> None:
         for g in guesses:
             results[g].append(cycles_from(make_scf(atoms, settings), init_guess=g))
         fit = ds.coefficients(int(i))
-        results["rhocast"].append(cycles_from_density(atoms, settings, ds, model))
-        results["reference fit"].append(cycles_from_density(atoms, settings, ds, model, fit))
-        error = model.predict(atoms) - fit
-        for s in scales:
-            scaled[s].append(cycles_from_density(atoms, settings, ds, model, fit + s * error)[0])
+        spec = model.auxbasis_.spec
+
+        def minao_newton(mf):
+            minao = fit_density(mf.mol, model.auxbasis_.make_auxmol(mf.mol), mf.get_init_guess(key="minao"))
+            return guess_from_density(mf, minao, spec)
+
+        density_guesses = {"rhocast": lambda mf: scf_guess(mf, model),
+                           "rhocast without Newton": lambda mf: scf_guess(mf, model, newton=False),
+                           "minao + Newton": minao_newton,
+                           "reference fit": lambda mf: guess_from_density(mf, fit, spec),
+                           "reference fit without Newton": lambda mf: guess_from_density(mf, fit, spec, newton=False)}
+        for name, guess in density_guesses.items():
+            results[name].append(cycles_from_guess(atoms, settings, guess))
         print(atoms.get_chemical_formula(), {k: v[-1][0] for k, v in results.items()}, flush=True)
     err = density_errors(model, ds, held_out)
     rows = []
     base = np.mean([r[0] for r in results["minao"]])
     for g, r in results.items():
         r = np.array(r, dtype=float)
-        builds = r[:, 0].mean() + 1 + (g in ("rhocast", "reference fit"))
+        builds = r[:, 0].mean() + 1 + (g in rows_from_density)
         rows.append([g, float(r[:, 0].mean()), float(1 - r[:, 0].mean() / base), float(builds),
                      float(r[:, 1].mean()), int(r[:, 2].sum())])
-    scaled = {1.0: [r[0] for r in results["rhocast"]], **scaled, 0.0: [r[0] for r in results["reference fit"]]}
-    scan = [[s, float(np.mean(n)), float(1 - np.mean(n) / base)] for s, n in scaled.items()]
     record("SCF initial guess from predicted densities (QM9, PBE/def2-SVP)",
            f"{len(train)} training and {len(test)} held-out molecules with at most {args.max_heavy_atoms} heavy "
            f"atoms ({len(skipped)} skipped for elements absent from training: {skipped}); CG iterations "
-           f"{model.cg_iterations_}; {args.n_sparse} sparse environments, regularization {args.regularization:g}; grid level 1, conv_tol 1e-7. Wall time of rhocast includes prediction and the Kohn-Sham step. "
+           f"{model.cg_iterations_}; {args.n_sparse} sparse environments, regularization {args.regularization:g}; grid level 1, conv_tol 1e-7. Wall times of the density-started rows include prediction (or fit), the Kohn-Sham step and the Newton step; Fock builds count the Kohn-Sham step as one (the Newton step needs no Fock build: three-centre integrals and a coarse-grid xc kernel). "
            f"Density error of the model on these molecules: {err.relative_l2:.3g} % rel. L2 against the fit, "
            f"{err.baseline_relative:.3g} % of the error of the spherical-atom baseline.\n\n"
            + markdown_table(["guess", "mean SCF cycles", "fewer than minao", "mean Fock builds", "mean wall time (s)",
-                             "converged"], rows)
-           + "\n\nGuess from c_fit + t (c_model - c_fit): the model's error scaled by t (t = 0 is the reference fit).\n\n"
-           + markdown_table(["t", "mean SCF cycles", "fewer than minao"], scan))
+                             "converged"], rows))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def _check_metric(metric: str) -> None:
         raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
 
 
-def _three_center_batches(mol, auxmol, metric: str, max_memory_mb: float):
+def three_center_batches(mol, auxmol, metric: str, max_memory_mb: float):
     """(start, stop, ints) over batches of auxiliary shells; ints has shape (nao_pair, stop - start).
 
     Orbital pairs are packed (s2ij, mu >= nu); batches keep ints below ``max_memory_mb``.
@@ -56,7 +56,7 @@ def projections(mol, auxmol, dm: np.ndarray, metric: str = "coulomb",
     # s2ij packing stores each (mu >= nu) pair once: double the off-diagonal of D to compensate.
     dm_tril = lib.pack_tril(dm + dm.T - np.diag(np.diag(dm)))
     b = np.empty(auxmol.nao)
-    for p0, p1, ints in _three_center_batches(mol, auxmol, metric, max_memory_mb):
+    for p0, p1, ints in three_center_batches(mol, auxmol, metric, max_memory_mb):
         b[p0:p1] = dm_tril @ ints
     return b[canonical_permutation(auxmol)]
 
@@ -72,7 +72,7 @@ def contract_coefficients(mol, auxmol, coefficients: np.ndarray, metric: str = "
     _check_metric(metric)
     c = np.asarray(coefficients)[np.argsort(canonical_permutation(auxmol))]
     m_tril = np.zeros(mol.nao * (mol.nao + 1) // 2)
-    for p0, p1, ints in _three_center_batches(mol, auxmol, metric, max_memory_mb):
+    for p0, p1, ints in three_center_batches(mol, auxmol, metric, max_memory_mb):
         m_tril += ints @ c[p0:p1]
     return lib.unpack_tril(m_tril)
 

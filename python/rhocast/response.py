@@ -1,0 +1,100 @@
+"""A Newton step on the Kohn-Sham fixed point, with the density response in the auxiliary basis.
+
+One Kohn-Sham step maps an input density (coefficients c_in) to an output density matrix D_out, whose
+Coulomb fit is c_out = J^-1 b[D_out]. Near self-consistency the map is linear, G(c_in + x) = c_out + A x:
+
+    A = J^-1 B^T diag(4 / (eps_i - eps_a)) B M,   B_{ia,P} = (ia|P) = sum_{mu nu} C_{mu i} C_{nu a} (mu nu|P),
+    M = 1 + J^-1 K,   K_PQ = int phi_P f_xc phi_Q,
+
+the first-order change of the fitted output density when the Hartree and xc potentials of x are added
+to the Fock matrix (closed shell, occupation 2; the xc potential of x enters through the fitted pair
+densities, (ia|f_xc x) ~ (B J^-1 K x)_ia). The fixed point c* = G(c*) is c_in + x with
+(1 - A) x = c_out - c_in, and the density matrix at c* follows from D_out by rotating the occupied
+orbitals by kappa_ai = (B M x)_ia / (eps_i - eps_a) (an exact rotation: idempotent, N electrons).
+The Hartree part carries the long-range charge redistribution that makes an SCF from a slightly
+wrong density slow. f_xc is the LDA (Slater + VWN) kernel of the input density on a coarse grid, set
+to zero where rho < 1e-3: the kernel grows as rho^(-2/3) in the tails, where a fitted density is least
+reliable (unclipped it made QM9 guesses worse than leaving it out); gradient terms are neglected.
+Measured on 10 held-out QM9 molecules (PBE, SCF grid level 1): 4.2 SCF cycles with the kernel on a level-0
+grid (4.0 on level 1, at twice the cost), 4.9 without it, 7.0 from the Kohn-Sham step alone, 9.0 from minao.
+Atomic units; all auxiliary-basis vectors in PySCF order.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from rhocast.density_fitting import three_center_batches
+
+
+RHO_MIN = 1e-3  # density (e/Bohr^3) below which the xc kernel is left out
+
+
+def response_memory_mb(mol, auxmol) -> float:
+    """Memory of :func:`newton_density_matrix`: B and B M (n_occ n_virt n_aux) and three n_aux^2 matrices."""
+    nocc = mol.nelectron // 2
+    return 8 * (2 * nocc * (mol.nao - nocc) * auxmol.nao + 3 * auxmol.nao ** 2) / 1e6
+
+
+def xc_kernel_matrix(mol, auxmol, c_in: np.ndarray, grid_level: int = 0,
+                     max_memory_mb: float = 500.0) -> np.ndarray:
+    """K_PQ = int phi_P f_xc[rho] phi_Q (n_aux, n_aux), LDA kernel of rho = sum_P c_P phi_P, zero where
+    rho < RHO_MIN; a grid of ``grid_level`` processed in blocks of at most ``max_memory_mb``."""
+    from pyscf import dft
+
+    grids = dft.gen_grid.Grids(mol)
+    grids.level = grid_level
+    grids.build()
+    ni = dft.numint.NumInt()
+    kernel = np.zeros((auxmol.nao, auxmol.nao))
+    block = max(1, int(max_memory_mb * 1e6 / (16 * auxmol.nao)))
+    for p0 in range(0, grids.weights.size, block):
+        phi = dft.numint.eval_ao(auxmol, grids.coords[p0:p0 + block])
+        rho = phi @ c_in
+        dense = rho > RHO_MIN
+        phi, rho = phi[dense], rho[dense]
+        fxc = ni.eval_xc("lda,vwn", rho, deriv=2)[2][0]
+        kernel += phi.T @ ((grids.weights[p0:p0 + block][dense] * fxc)[:, None] * phi)
+    return kernel
+
+
+def newton_density_matrix(mol, auxmol, c_in: np.ndarray, mo_energy: np.ndarray, mo_coeff: np.ndarray,
+                          xc_kernel: bool = True, max_memory_mb: float = 500.0) -> np.ndarray:
+    """Density matrix (nao, nao) at the linear-response (Newton) estimate of the SCF fixed point (closed shell).
+
+    c_in: input density coefficients (PySCF order of ``auxmol``); mo_energy, mo_coeff: the orbitals of
+    one Kohn-Sham step from it (aufbau, n_occ = N / 2 doubly occupied). ``xc_kernel=False`` keeps the
+    Hartree kernel only (random-phase approximation). ``max_memory_mb`` bounds the batches of
+    three-centre integrals and grid points; B itself takes :func:`response_memory_mb`.
+    """
+    from pyscf import lib
+
+    if mol.spin != 0:
+        raise ValueError("the Newton step is implemented for closed shells only")
+    nocc = mol.nelectron // 2
+    occ, virt = mo_coeff[:, :nocc], mo_coeff[:, nocc:]
+    dm_out = 2 * occ @ occ.T
+    b = np.empty(auxmol.nao)
+    bmat = np.empty((nocc, mo_coeff.shape[1] - nocc, auxmol.nao))
+    dm_tril = lib.pack_tril(dm_out + dm_out.T - np.diag(np.diag(dm_out)))
+    # unpacked integrals take twice the packed ones: halve the batch budget
+    for p0, p1, ints in three_center_batches(mol, auxmol, "coulomb", max_memory_mb / 2):
+        b[p0:p1] = dm_tril @ ints
+        full = lib.unpack_tril(np.ascontiguousarray(ints.T))  # (batch, nao, nao)
+        bmat[:, :, p0:p1] = np.einsum("Pmn,mi,na->iaP", full, occ, virt, optimize=True)
+    bmat = bmat.reshape(-1, auxmol.nao)
+    gap = (mo_energy[:nocc, None] - mo_energy[None, nocc:]).ravel()  # eps_i - eps_a < 0
+    metric = scipy.linalg.cho_factor(auxmol.intor("int2c2e"))
+    c_out = scipy.linalg.cho_solve(metric, b)
+    m = np.eye(auxmol.nao)
+    if xc_kernel:
+        m += scipy.linalg.cho_solve(metric, xc_kernel_matrix(mol, auxmol, c_in, max_memory_mb=max_memory_mb))
+    bm = bmat @ m
+    a = scipy.linalg.cho_solve(metric, bmat.T @ ((4 / gap)[:, None] * bm))
+    x = np.linalg.solve(np.eye(auxmol.nao) - a, c_out - c_in)
+    kappa_ov = ((bm @ x) / gap).reshape(nocc, -1)
+    kappa = np.zeros((mo_coeff.shape[1],) * 2)
+    kappa[nocc:, :nocc] = kappa_ov.T
+    kappa -= kappa.T
+    rotated = mo_coeff @ scipy.linalg.expm(kappa)[:, :nocc]
+    return 2 * rotated @ rotated.T
