@@ -179,7 +179,10 @@ def liquid_water(n_frames: int, n_molecules: int = 32, density: float = 1.0, tem
     """
     from ase.calculators.tip3p import TIP3P
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    try:  # ASE >= 3.29 deprecates MaxwellBoltzmannDistribution, which now only calls this
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
     rng = np.random.default_rng(seed)
     volume = n_molecules * _WATER_MASS / units.mol / density * 1e24  # Angstrom^3
@@ -192,7 +195,7 @@ def liquid_water(n_frames: int, n_molecules: int = 32, density: float = 1.0, tem
     # TIP3P's cutoff must stay below half the box (minimum image).
     atoms.calc = TIP3P(rc=min(7.0, length / 2 - 0.6), width=min(1.0, length / 10))
     atoms.constraints = _RigidWaters(n_molecules)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
     dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature, friction=0.01 / units.fs,
                    fixcm=False, rng=rng)
     dyn.run(int(round(equilibration_ps * 1000 / timestep_fs)))
