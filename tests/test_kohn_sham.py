@@ -89,6 +89,25 @@ def test_scf_restarts_faster_from_the_guess(water_reference):
     assert abs(mf.e_tot - ref["energies"]["total"]) < 1e-7
 
 
+def test_open_shell_guess_restarts_faster():
+    """UKS (OH radical): the guess has the spin densities of n_alpha and n_beta electrons and the SCF from
+    it converges to the same energy in fewer cycles than from minao (no Newton step for open shells)."""
+    settings = ReferenceSettings(basis="def2-svp", auxbasis="def2-universal-jkfit", grid_level=3,
+                                 conv_tol=1e-9).resolved()
+    oh = Atoms("OH", positions=[[0, 0, 0], [0.97, 0, 0]], info={"spin": 1})
+    mf, cycles_minao = run_scf(oh, settings)
+    e_minao = mf.e_tot
+    dm0 = scf_guess(mf, _FittedDensity(oh, reference_record(oh, settings)["coefficients"], "def2-universal-jkfit"))
+    s = _overlap(oh)
+    assert dm0.shape[0] == 2
+    np.testing.assert_allclose([np.trace(dm0[0] @ s), np.trace(dm0[1] @ s)], [5, 4], atol=1e-8)
+    cycles = []
+    mf.callback = lambda env: cycles.append(env["cycle"])
+    mf.kernel(dm0=dm0)
+    assert mf.converged and len(cycles) < cycles_minao, (len(cycles), cycles_minao)
+    assert abs(mf.e_tot - e_minao) < 2e-6  # measured 3.6e-7 Hartree: the two SCFs stop at conv_tol_grad ~ 3e-5
+
+
 def test_meta_gga_is_refused(water_reference):
     atoms, ref = water_reference
     with pytest.raises(ValueError, match="only LDA and GGA"):
