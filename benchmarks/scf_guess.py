@@ -73,9 +73,19 @@ def main() -> None:
 
     if hasattr(hf, "init_guess_by_sap"):
         guesses.append("sap")
-    rows_from_density = ["rhocast", "rhocast without Newton", "minao + Newton", "reference fit",
-                         "reference fit without Newton"]
-    results = {g: [] for g in guesses + rows_from_density}
+    spec = model.auxbasis_.spec
+
+    def minao_newton(mf, fit):
+        minao = fit_density(mf.mol, model.auxbasis_.make_auxmol(mf.mol), mf.get_init_guess(key="minao"))
+        return guess_from_density(mf, minao, spec)
+
+    # dm0 from (mf, the molecule's fitted reference coefficients)
+    density_guesses = {"rhocast": lambda mf, fit: scf_guess(mf, model),
+                       "rhocast without Newton": lambda mf, fit: scf_guess(mf, model, newton=False),
+                       "minao + Newton": minao_newton,
+                       "reference fit": lambda mf, fit: guess_from_density(mf, fit, spec),
+                       "reference fit without Newton": lambda mf, fit: guess_from_density(mf, fit, spec, newton=False)}
+    results = {g: [] for g in guesses + list(density_guesses)}
     skipped, held_out = [], []
     for i in test:
         atoms = ds.atoms(int(i))
@@ -86,26 +96,15 @@ def main() -> None:
         for g in guesses:
             results[g].append(cycles_from(make_scf(atoms, settings), init_guess=g))
         fit = ds.coefficients(int(i))
-        spec = model.auxbasis_.spec
-
-        def minao_newton(mf):
-            minao = fit_density(mf.mol, model.auxbasis_.make_auxmol(mf.mol), mf.get_init_guess(key="minao"))
-            return guess_from_density(mf, minao, spec)
-
-        density_guesses = {"rhocast": lambda mf: scf_guess(mf, model),
-                           "rhocast without Newton": lambda mf: scf_guess(mf, model, newton=False),
-                           "minao + Newton": minao_newton,
-                           "reference fit": lambda mf: guess_from_density(mf, fit, spec),
-                           "reference fit without Newton": lambda mf: guess_from_density(mf, fit, spec, newton=False)}
         for name, guess in density_guesses.items():
-            results[name].append(cycles_from_guess(atoms, settings, guess))
+            results[name].append(cycles_from_guess(atoms, settings, lambda mf: guess(mf, fit)))
         print(atoms.get_chemical_formula(), {k: v[-1][0] for k, v in results.items()}, flush=True)
     err = density_errors(model, ds, held_out)
     rows = []
     base = np.mean([r[0] for r in results["minao"]])
     for g, r in results.items():
         r = np.array(r, dtype=float)
-        builds = r[:, 0].mean() + 1 + (g in rows_from_density)
+        builds = r[:, 0].mean() + 1 + (g in density_guesses)
         rows.append([g, float(r[:, 0].mean()), float(1 - r[:, 0].mean() / base), float(builds),
                      float(r[:, 1].mean()), int(r[:, 2].sum())])
     record("SCF initial guess from predicted densities (QM9, PBE/def2-SVP)",

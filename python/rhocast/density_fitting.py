@@ -42,6 +42,14 @@ def three_center_batches(mol, auxmol, metric: str, max_memory_mb: float):
         s0 = s1
 
 
+def packed_pairs(dm: np.ndarray) -> np.ndarray:
+    """A symmetric (nao, nao) matrix packed to match s2ij three-centre integrals (mu >= nu pairs, stored
+    once): the off-diagonal is doubled so that ``packed_pairs(D) @ ints`` = sum_{mu nu} D_{mu nu} (mu nu|P)."""
+    from pyscf import lib
+
+    return lib.pack_tril(dm + dm.T - np.diag(np.diag(dm)))
+
+
 def projections(mol, auxmol, dm: np.ndarray, metric: str = "coulomb",
                 max_memory_mb: float = 500.0) -> np.ndarray:
     """b_P = sum_{mu nu} (mu nu|P) D_{mu nu} (coulomb) or <mu nu P> D_{mu nu} (overlap), canonical order.
@@ -49,12 +57,8 @@ def projections(mol, auxmol, dm: np.ndarray, metric: str = "coulomb",
     ``dm`` is the total (spin-summed) density matrix, shape (nao, nao). The three-centre integrals
     are computed in batches of auxiliary shells so that memory stays below ``max_memory_mb``.
     """
-    from pyscf import lib
-
     _check_metric(metric)
-    dm = np.asarray(dm)
-    # s2ij packing stores each (mu >= nu) pair once: double the off-diagonal of D to compensate.
-    dm_tril = lib.pack_tril(dm + dm.T - np.diag(np.diag(dm)))
+    dm_tril = packed_pairs(np.asarray(dm))
     b = np.empty(auxmol.nao)
     for p0, p1, ints in three_center_batches(mol, auxmol, metric, max_memory_mb):
         b[p0:p1] = dm_tril @ ints

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from rhocast.density_fitting import three_center_batches
+from rhocast.density_fitting import packed_pairs, three_center_batches
 
 
 RHO_MIN = 1e-3  # density (e/Bohr^3) below which the xc kernel is left out
@@ -73,10 +73,9 @@ def newton_density_matrix(mol, auxmol, c_in: np.ndarray, mo_energy: np.ndarray, 
         raise ValueError("the Newton step is implemented for closed shells only")
     nocc = mol.nelectron // 2
     occ, virt = mo_coeff[:, :nocc], mo_coeff[:, nocc:]
-    dm_out = 2 * occ @ occ.T
+    dm_tril = packed_pairs(2 * occ @ occ.T)
     b = np.empty(auxmol.nao)
     bmat = np.empty((nocc, mo_coeff.shape[1] - nocc, auxmol.nao))
-    dm_tril = lib.pack_tril(dm_out + dm_out.T - np.diag(np.diag(dm_out)))
     # unpacked integrals take twice the packed ones: halve the batch budget
     for p0, p1, ints in three_center_batches(mol, auxmol, "coulomb", max_memory_mb / 2):
         b[p0:p1] = dm_tril @ ints
@@ -86,10 +85,10 @@ def newton_density_matrix(mol, auxmol, c_in: np.ndarray, mo_energy: np.ndarray, 
     gap = (mo_energy[:nocc, None] - mo_energy[None, nocc:]).ravel()  # eps_i - eps_a < 0
     metric = scipy.linalg.cho_factor(auxmol.intor("int2c2e"))
     c_out = scipy.linalg.cho_solve(metric, b)
-    m = np.eye(auxmol.nao)
+    bm = bmat  # B M, M = 1 in the random-phase approximation
     if xc_kernel:
-        m += scipy.linalg.cho_solve(metric, xc_kernel_matrix(mol, auxmol, c_in, max_memory_mb=max_memory_mb))
-    bm = bmat @ m
+        bm = bmat + bmat @ scipy.linalg.cho_solve(metric, xc_kernel_matrix(mol, auxmol, c_in,
+                                                                            max_memory_mb=max_memory_mb))
     a = scipy.linalg.cho_solve(metric, bmat.T @ ((4 / gap)[:, None] * bm))
     x = np.linalg.solve(np.eye(auxmol.nao) - a, c_out - c_in)
     kappa_ov = ((bm @ x) / gap).reshape(nocc, -1)
