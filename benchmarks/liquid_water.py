@@ -25,10 +25,10 @@ from rhocast.kohn_sham import kohn_sham_step, step_options
 from rhocast.model import DensityModel
 from rhocast.references import ReferenceSettings, compute_references
 from rhocast.pbc.references import SCHEMES, make_scf
+from rhocast.units import HARTREE_MEV
 
 CACHE = Path(__file__).with_name("cache")
 FIGURES = Path(__file__).with_name("figures")
-HARTREE_MEV = 27211.386245988
 
 
 def _first_cycles(cell, scheme: str, cycles: int, queue) -> None:
@@ -118,7 +118,7 @@ def main() -> None:
         print(curve[-1], flush=True)
     floor_l2 = float(np.mean([curve_ds.floor(int(i))["relative_l2"] for i in test]))
     plots.learning_curve(FIGURES / "liquid_water_learning_curve.png", [r[0] for r in curve], [r[1] for r in curve],
-                         floor_l2)
+                         "held-out cells", floor_l2, title="liquid water (32-molecule cells)")
     keys = ("total", "kinetic", "electron_nuclear", "hartree", "xc", "harris_foulkes")
     comps = {k: [] for k in keys}
     floor = {k: [] for k in keys}  # the same step from the fitted reference density: what a perfect model gives

@@ -24,13 +24,12 @@ from rhocast.errors import density_errors
 from rhocast.kohn_sham import kohn_sham_step, step_options
 from rhocast.model import DensityModel
 from rhocast.references import compute_references
+from rhocast.units import HARTREE_MEV, HARTREE_KCAL_MOL
 
 CACHE = Path(os.environ.get("RHOCAST_BENCH_CACHE", "~/.cache/rhocast-bench")).expanduser()
 TEST_SET = Path(__file__).resolve().parents[2] / "shared" / "data" / "qm9_test_150.xyz"
 FIGURES = Path(__file__).with_name("figures")
 SETTINGS = dict(xc="pbe", basis="def2-svp", auxbasis="def2-universal-jkfit", grid_level=1, conv_tol=1e-8)
-KCAL = 627.5094740631
-HARTREE_MEV = 27211.386245988
 
 
 def test_indices() -> set[int]:
@@ -104,7 +103,7 @@ def main() -> None:
         r = kohn_sham_step(a, model.predict(a), **step_options(ds.settings))
         t_ks.append(time.perf_counter() - t)
         e = ds.energies(int(i))
-        err.append((r.total_energy - e["total"]) * KCAL)
+        err.append((r.total_energy - e["total"]) * HARTREE_KCAL_MOL)
         for k in comps:
             value = r.harris_foulkes if k == "harris_foulkes" else r.output_energies[k]
             comps[k].append((value - e["total" if k == "harris_foulkes" else k]) * HARTREE_MEV / len(a))
@@ -113,7 +112,8 @@ def main() -> None:
     components = markdown_table(["component", "MAE (meV/atom)", "max (meV/atom)"],
                                 [[k, float(np.mean(np.abs(v))), float(np.max(np.abs(v)))] for k, v in comps.items()])
     floor = float(np.mean([ds.floor(int(i))["relative_l2"] for i in test]))
-    plots.learning_curve(FIGURES / "qm9_learning_curve.png", [r[0] for r in rows], [r[1] for r in rows], floor)
+    plots.learning_curve(FIGURES / "qm9_learning_curve.png", [r[0] for r in rows], [r[1] for r in rows], "held-out test",
+                         floor, title="QM9: density learning curve")
     record("QM9: learning curve and total energies from one Kohn-Sham step",
            f"{len(ds)} references of {args.n} requested (PBE/def2-SVP, grid level 1"
            f"{'' if args.max_heavy_atoms is None else f', at most {args.max_heavy_atoms} heavy atoms'}); "

@@ -21,12 +21,12 @@ from rhocast.kohn_sham import kohn_sham_step
 from rhocast.model import DensityModel
 from rhocast.references import compute_references
 from rhocast.structures import read_structures
+from rhocast.units import HARTREE_MEV
 
 CACHE = Path(__file__).with_name("cache")
 FIGURES = Path(__file__).with_name("figures")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETTINGS = dict(xc="pbe", basis="def2-svp", auxbasis="def2-universal-jkfit", grid_level=3)
-HARTREE_MEV = 27211.386245988
 
 
 def main() -> None:
@@ -55,7 +55,8 @@ def main() -> None:
         rows.append([n, e.relative_l2, e.baseline_relative, float(np.mean(e.nmae)), float(np.mean(e.floor_nmae)),
                      float(np.mean([dim.floor(i)["relative_l2"] for i in range(len(dim))])), time.perf_counter() - t])
         print(rows[-1], flush=True)
-    plots.learning_curve(FIGURES / "water_learning_curve.png", [r[0] for r in rows], [r[1] for r in rows], rows[0][5])
+    plots.learning_curve(FIGURES / "water_learning_curve.png", [r[0] for r in rows], [r[1] for r in rows], "dimer",
+                         rows[0][5], title="water monomers -> dimers")
     t = time.perf_counter()
     comps = {k: [] for k in ("total", "kinetic", "electron_nuclear", "hartree", "xc", "harris_foulkes")}
     for i in range(len(dim)):

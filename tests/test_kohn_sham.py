@@ -7,8 +7,8 @@ from ase.build import molecule
 from rhocast.kohn_sham import kohn_sham_step
 from rhocast.references import ReferenceSettings, reference_record, run_scf
 from rhocast.scf_guess import atoms_from_mol, scf_guess
+from rhocast.units import HARTREE_MEV
 
-HARTREE_MEV = 27211.386245988
 KS = dict(basis="def2-svp", auxbasis="def2-universal-jkfit", xc="pbe", grid_level=3)
 
 

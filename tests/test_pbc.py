@@ -15,8 +15,8 @@ import rhocast
 from rhocast import datasets
 from rhocast.kohn_sham import kohn_sham_step, step_options
 from rhocast.references import ReferenceSettings, reference_record
+from rhocast.units import HARTREE_MEV
 
-HARTREE_MEV = 27211.386
 SETTINGS = ReferenceSettings(basis="gth-szv", ke_cutoff=150.0, conv_tol=1e-10).resolved(periodic=True)
 CELL = 1.5 * np.array([[4.2, 0.0, 0.0], [0.4, 4.0, 0.0], [0.3, -0.2, 4.1]])
 

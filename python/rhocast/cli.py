@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
+import traceback
 from typing import Optional, Sequence
 
 import rhocast.commands
@@ -18,9 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rhocast", description="Machine-learned electron densities: references, fit, predict, energies.")
     parser.add_argument("--version", action="version", version=f"rhocast {rhocast.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(rhocast.commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"rhocast.commands.{info.name}").register(sub)
+        command = importlib.import_module(f"rhocast.commands.{info.name}").register(sub)
+        # Also accepted after the command; SUPPRESS keeps the top-level value when it is not given there.
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the full traceback of an error")
     return parser
 
 
@@ -30,15 +36,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # SIGTERM (a batch system's kill, `kill PID`) ends a run as Ctrl-C does: workers stop, nothing is lost.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted: finished work is saved; rerun the same command to resume", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, RuntimeError) as err:
-        # Errors on the user's input are reported in one line, not as a traceback.
+        # Errors on the user's input are reported in one line; --debug shows where they came from.
+        if args.debug:
+            traceback.print_exc()
         print(f"rhocast {args.command}: error: {err}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ from ase import Atoms
 from ase.build import molecule
 from scipy.spatial.transform import Rotation
 
+from rhocast.units import HARTREE_MEV
+
 SETTINGS = dict(xc="pbe", basis="def2-svp", auxbasis="def2-universal-jkfit", grid_level=2, conv_tol=1e-9)
 MODEL = dict(cutoff=4.0, max_radial=6, max_angular=4, n_sparse=40, zeta=2.0, regularization=1e-8)
-HARTREE_MEV = 27211.386245988
 
 
 def distorted_waters(n: int, seed: int = 0, amplitude: float = 0.08) -> list[Atoms]:
@@ -98,10 +99,11 @@ def run_demo(folder: str = "rhocast-demo", n_structures: int = 48, n_test: int =
     cycles = np.array(cycles)
     timings["SCF guess"] = time.perf_counter() - t
 
-    plots.learning_curve(out / "learning_curve.png", [c[0] for c in curve], [c[1] for c in curve], floor=floor_l2)
-    ref_c = np.concatenate([ds.coefficients(int(i)) for i in test])
-    pred_c = np.concatenate([model.predict(ds.atoms(int(i))) for i in test])
-    plots.parity(out / "parity.png", ref_c, pred_c)
+    plots.learning_curve(out / "learning_curve.png", [c[0] for c in curve], [c[1] for c in curve], "held-out test",
+                         floor=floor_l2, title="water: density learning curve")
+    test_atoms = [ds.atoms(int(i)) for i in test]
+    plots.coefficient_parity(out / "parity.png", test_atoms, [ds.coefficients(int(i)) for i in test],
+                             model.predict(test_atoms), model.auxbasis_)
     a0 = ds.atoms(int(test[0]))
     plots.density_slice(out / "density_error_slice.png", a0, ds.coefficients(int(test[0])), model.predict(a0),
                         model.auxbasis_)

@@ -8,7 +8,7 @@ density error. Real-space NMAE: 100 int |rho_pred - rho_ref| / N_electrons on a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -40,8 +40,10 @@ class DensityErrors:
                  f"  relative L2 error    : {self.relative_l2:.4f} %",
                  f"  baseline-relative    : {self.baseline_relative:.4f} %"]
         if self.nmae:
-            lines.append(f"  real-space NMAE      : {np.mean(self.nmae):.4f} %  "
-                         f"(fitting floor {np.mean(self.floor_nmae):.4f} %)")
+            line = f"  real-space NMAE      : {np.mean(self.nmae):.4f} % against the fitted reference density"
+            if self.floor_nmae:
+                line += f" (fitted vs SCF density, the floor: {np.mean(self.floor_nmae):.4f} %)"
+            lines.append(line)
         return "\n".join(lines)
 
 
@@ -52,21 +54,43 @@ def density_errors(model, dataset, indices: Sequence[int], grid: bool = False) -
     (the reference's grid level), next to the dataset's own floor (fit vs SCF): the error against the
     SCF density is at most their sum.
     """
+    structures = [dataset.atoms(int(i)) for i in indices]
+    out = coefficient_errors(structures, model.predict(structures), [dataset.coefficients(int(i)) for i in indices],
+                             model.auxbasis_, [model._baseline_vector(a) for a in structures],
+                             dataset.settings if grid else None)
+    if grid:
+        out.floor_nmae = [dataset.floor(int(i))["nmae"] for i in indices]
+    return out
+
+
+def coefficient_errors(structures: Sequence, predicted: Sequence[np.ndarray], reference: Sequence[np.ndarray],
+                       basis, baselines: Optional[Sequence[np.ndarray]] = None,
+                       grid_settings: Optional[dict] = None) -> DensityErrors:
+    """Errors of ``predicted`` against ``reference`` coefficients (canonical order, one array per
+    structure, auxiliary basis ``basis``), for data that is not in a :class:`rhocast.Dataset`.
+
+    ``baselines`` (per structure; default zero) gives the baseline-relative error; ``grid_settings``
+    (reference settings: basis, grid_level or ke_cutoff) adds the real-space NMAE.
+    """
     from rhocast.overlap import overlap_matrix
 
+    if not (len(structures) == len(predicted) == len(reference)):
+        raise ValueError(f"{len(structures)} structures, {len(predicted)} predicted and {len(reference)} reference "
+                         "coefficient vectors: one of each per structure")
     out = DensityErrors()
-    for i in indices:
-        atoms, c = dataset.atoms(int(i)), dataset.coefficients(int(i))
-        pred = model.predict(atoms)
-        s = overlap_matrix(atoms, model.auxbasis_)
+    for k, (atoms, pred, c) in enumerate(zip(structures, predicted, reference)):
+        n = basis.offsets(atoms.numbers)[-1]
+        if np.shape(pred) != (n,) or np.shape(c) != (n,):
+            raise ValueError(f"structure {k} ({atoms.get_chemical_formula()}): coefficient vectors of shape "
+                             f"{np.shape(pred)} and {np.shape(c)}, the basis has {n} functions")
+        s = overlap_matrix(atoms, basis)
         d = pred - c
-        dv = c - model._baseline_vector(atoms)
+        dv = c - (baselines[k] if baselines is not None else 0.0)
         out.error_sq.append(s.bilinear(d, d))
         out.norm_sq.append(s.bilinear(c, c))
         out.variance_sq.append(s.bilinear(dv, dv))
-        if grid:
-            out.nmae.append(_grid_nmae(atoms, pred, c, model.auxbasis_, dataset.settings))
-            out.floor_nmae.append(dataset.floor(int(i))["nmae"])
+        if grid_settings is not None:
+            out.nmae.append(_grid_nmae(atoms, pred, c, basis, grid_settings))
     return out
 
 

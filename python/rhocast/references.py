@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Union
@@ -17,8 +16,8 @@ import numpy as np
 from rhocast import dataset as store
 from rhocast.basis import default_auxbasis
 from rhocast.density_fitting import METRICS, fit_density, function_integrals
-from rhocast.structures import (StructureError, StructureSource, charge_and_spin, describe, read_structures,
-                                structure_hash, to_pyscf_mol, validate_structure)
+from rhocast.structures import (StructureError, StructureSource, charge_and_spin, check_basis_name, describe,
+                                read_structures, structure_hash, to_pyscf_mol, validate_structure)
 
 
 @dataclass(frozen=True)
@@ -189,11 +188,15 @@ def _worker_init(threads: int) -> None:
     lib.num_threads(threads)
 
 
-def _worker(index: int, atoms, settings: ReferenceSettings):
+def _worker(task):
+    """(index, record, error, traceback) of one structure; a failure is reported, the others go on."""
+    index, atoms, settings = task
     try:
-        return index, reference_record(atoms, settings), None
-    except Exception as err:  # reported per structure; the others go on
-        return index, None, f"{describe(atoms, index)}: {type(err).__name__}: {err}"
+        return index, reference_record(atoms, settings), None, None
+    except Exception as err:  # noqa: BLE001 - any failure of one SCF must not stop the run
+        import traceback
+
+        return index, None, f"{describe(atoms, index)}: {type(err).__name__}: {err}", traceback.format_exc()
 
 
 @dataclass
@@ -208,6 +211,9 @@ class ReferenceSummary:
     failed: dict = field(default_factory=dict)
     wall_time: float = 0.0
     floors: list = field(default_factory=list)
+    charge_spin: dict = field(default_factory=dict)  # (charge, 2S) -> number of structures
+    error_log: Optional[str] = None  # tracebacks of the failed structures
+
 
     def __str__(self) -> str:
         lines = [f"references -> {self.output}",
@@ -215,6 +221,9 @@ class ReferenceSummary:
                  f"  computed now        : {len(self.computed)}  (not converged: {len(self.not_converged)})",
                  f"  already done        : {len(self.skipped)}",
                  f"  failed              : {len(self.failed)}"]
+        if self.charge_spin:
+            kinds = ", ".join(f"charge {c} spin {s}: {n}" for (c, s), n in sorted(self.charge_spin.items()))
+            lines.append(f"  charge and 2S       : {kinds}")
         if self.floors:
             f = np.array(self.floors)
             lines.append(f"  fit floor (mean)    : relative L2 {f[:, 0].mean():.3f} %, NMAE {f[:, 1].mean():.3f} %")
@@ -222,6 +231,8 @@ class ReferenceSummary:
             lines.append(f"  time                : {self.wall_time:.1f} s total, "
                          f"{self.wall_time / len(self.computed):.1f} s per structure")
         lines += [f"  ! {reason}" for reason in self.failed.values()]
+        if self.error_log:
+            lines.append(f"  tracebacks          : {self.error_log}")
         return "\n".join(lines)
 
 
@@ -241,7 +252,7 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
     (``pbc`` all True) go through :mod:`rhocast.pbc`; ``pseudo``, ``ke_cutoff`` and ``pbc_scheme`` apply
     to them only. Unset settings take the defaults of :class:`ReferenceSettings`.
     """
-    from tqdm.auto import tqdm
+    from rhocast.progress import progress_bar
 
     atoms_list = read_structures(structures)
     periodic = {bool(a.pbc.any()) for a in atoms_list}
@@ -252,6 +263,10 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
             raise ValueError(f"{describe(a, i)} is periodic in some directions only: 3D cells or molecules")
     settings = ReferenceSettings(xc, basis, auxbasis, metric, grid_level, conv_tol, max_cycle, density_fit_scf,
                                  constrain_electrons, pseudo, ke_cutoff, pbc_scheme).resolved(periodic.pop())
+    symbols = {s for a in atoms_list for s in a.get_chemical_symbols()}
+    check_basis_name(settings.basis, symbols)
+    if not settings.auxbasis.startswith("etb:"):
+        check_basis_name(settings.auxbasis, symbols, "auxiliary")
     output = Path(output)
     done = store.open_for_append(output, settings.as_dict())
     summary = ReferenceSummary(str(output), len(atoms_list))
@@ -269,13 +284,18 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
             summary.failed[i] = str(err)
             continue
         pending.append(i)
+        key = charge_and_spin(a)
+        summary.charge_spin[key] = summary.charge_spin.get(key, 0) + 1
 
     t0 = time.perf_counter()
-    bar = tqdm(total=len(pending), desc="references", unit="structure", disable=not progress)
+    bar = progress_bar(total=len(pending), desc="references", unit="structure", show=progress)
 
-    def commit(index, record, error):
+    tracebacks = []
+
+    def commit(index, record, error, trace):
         if error is not None:
             summary.failed[index] = error
+            tracebacks.append(trace)
         else:
             store.append_structure(output, index, record)
             summary.computed.append(index)
@@ -284,16 +304,38 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
                 summary.not_converged.append(index)
         bar.update()
 
+    tasks = [(i, atoms_list[i], settings) for i in pending]
     n_workers = max(1, min(n_workers, len(pending)))
-    if n_workers == 1:
-        for i in pending:
-            commit(*_worker(i, atoms_list[i], settings))
-    else:
-        threads = max(1, (os.cpu_count() or 1) // n_workers)
-        with ProcessPoolExecutor(n_workers, initializer=_worker_init, initargs=(threads,)) as pool:
-            futures = [pool.submit(_worker, i, atoms_list[i], settings) for i in pending]
-            for fut in as_completed(futures):
-                commit(*fut.result())
-    bar.close()
+    try:
+        if n_workers == 1:
+            for task in tasks:
+                commit(*_worker(task))
+        else:
+            _run_pool(tasks, n_workers, commit)
+    finally:
+        bar.close()
+        if tracebacks:
+            log = output.with_name(output.name + ".errors.log")
+            with open(log, "a") as f:
+                f.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}\n" + "\n".join(tracebacks))
+            summary.error_log = str(log)
     summary.wall_time = time.perf_counter() - t0
     return summary
+
+
+def _run_pool(tasks: list, n_workers: int, commit) -> None:
+    """Run ``tasks`` on ``n_workers`` processes; an interrupt (Ctrl-C, or SIGTERM turned into one by the
+    command line) terminates the workers at once instead of waiting for their SCFs to finish."""
+    import multiprocessing
+
+    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    pool = multiprocessing.Pool(n_workers, initializer=_worker_init, initargs=(threads,))
+    try:
+        for result in pool.imap_unordered(_worker, tasks):
+            commit(*result)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()

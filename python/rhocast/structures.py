@@ -33,6 +33,9 @@ def read_structures(source: StructureSource) -> list[Atoms]:
             raise FileNotFoundError(f"no structure file {path}")
         try:
             structures = ase.io.read(path, ":")
+        except KeyError as err:  # ase's symbol lookup: the only KeyError a structure file gives
+            raise ValueError(f"cannot read structures from {path}: unknown element symbol {err.args[0]!r} "
+                             "(symbols are case-sensitive: H, He, ..., Og)") from err
         except Exception as err:  # ase raises many types for a bad file
             raise ValueError(f"cannot read structures from {path}: {err}") from err
         if not structures:
@@ -46,8 +49,34 @@ def read_structures(source: StructureSource) -> list[Atoms]:
 
 
 def charge_and_spin(atoms: Atoms) -> tuple[int, int]:
-    """(charge, 2S) from ``atoms.info``, default (0, 0)."""
-    return int(atoms.info.get("charge", 0)), int(atoms.info.get("spin", 0))
+    """(charge, 2S) from ``atoms.info``, default (0, 0).
+
+    Only integers are accepted: ASE reads a bare word ``charge`` in an extxyz comment line as True, and
+    ``charge=1.0`` as a float; either would otherwise become a charge silently (an OH radical computed
+    as OH+). Raises :class:`StructureError` naming the key and the value.
+    """
+    return _integer_info(atoms, "charge"), _integer_info(atoms, "spin")
+
+
+def _integer_info(atoms: Atoms, key: str) -> int:
+    value = atoms.info.get(key, 0)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise StructureError(f"{describe(atoms)}: info[{key!r}] = {value!r} is not an integer "
+                             f"(write {key}=<integer> in the extxyz comment line, e.g. {key}=0)")
+    return int(value)
+
+
+def set_charge_and_spin(structures: Sequence[Atoms], charge: Optional[int] = None,
+                        spin: Optional[int] = None) -> None:
+    """Give every structure this ``charge`` and/or ``spin`` (2S) in ``atoms.info`` (in place); None keeps
+    what the structure says. Used by ``rhocast reference --charge/--spin``."""
+    for name, value in (("charge", charge), ("spin", spin)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise StructureError(f"{name} must be an integer, not {value!r}")
+        for a in structures:
+            a.info[name] = int(value)
 
 
 def describe(atoms: Atoms, index: Optional[int] = None) -> str:
@@ -79,7 +108,10 @@ def validate_structure(atoms: Atoms, index: Optional[int] = None, *, basis: Opti
         d = _closest_pair(atoms)
         if d < MIN_DISTANCE:
             raise StructureError(f"{who}: two atoms are {d:.3g} Angstrom apart (minimum {MIN_DISTANCE})")
-    charge, spin = charge_and_spin(atoms)
+    try:
+        charge, spin = charge_and_spin(atoms)
+    except StructureError as err:
+        raise StructureError(str(err).replace(describe(atoms), who, 1)) from None
     n_electrons = int(numbers.sum()) - charge
     if n_electrons <= 0:
         raise StructureError(f"{who}: charge {charge} leaves {n_electrons} electrons")
@@ -117,6 +149,22 @@ def _closest_pair(atoms: Atoms) -> float:
 
     d, _ = cKDTree(atoms.positions).query(atoms.positions, k=2)
     return float(d[:, 1].min())
+
+
+def check_basis_name(name: str, symbols: Iterable[str], kind: str = "orbital") -> None:
+    """Raise ValueError when PySCF knows basis ``name`` for none of ``symbols``: a misspelt name, not a
+    missing element (that is reported per structure, naming the element)."""
+    from pyscf import gto
+
+    symbols = sorted(set(symbols))
+    for s in symbols:
+        try:
+            if gto.basis.load(name, s):
+                return
+        except Exception:  # noqa: BLE001 - PySCF raises several types for an unknown name
+            continue
+    raise ValueError(f"unknown {kind} basis {name!r}: PySCF has no basis of that name for any of "
+                     f"{', '.join(symbols)} (names as in pyscf/gto/basis, e.g. def2-svp, cc-pvdz, or a file)")
 
 
 def _check_orbital_basis(basis, symbols: Iterable[str], who: str) -> None:

@@ -6,9 +6,6 @@ import json
 import os
 from pathlib import Path
 
-HARTREE_MEV = 27211.386245988
-KCAL_PER_HARTREE = 627.5094740631
-
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("energies", help="energies from predicted densities (one Kohn-Sham step)",
@@ -37,21 +34,22 @@ def _structures(path: str):
 def run(args: argparse.Namespace) -> int:
     import h5py
     import numpy as np
-    from tqdm.auto import tqdm
 
     from rhocast import plots
+    from rhocast.progress import progress_bar
     from rhocast.dataset import Dataset
     from rhocast.kohn_sham import kohn_sham_step, step_options
     from rhocast.model import DensityModel
+    from rhocast.units import HARTREE_KCAL_MOL, HARTREE_MEV
 
     model = DensityModel.load(args.model)
     settings = model.reference_settings_
     structures = _structures(args.structures)
     ref = Dataset(args.reference) if args.reference else None
-    if ref is not None and len(ref) != len(structures):
-        raise ValueError(f"{args.reference} has {len(ref)} structures, {args.structures} has {len(structures)}")
+    if ref is not None:
+        _check_same_structures(structures, ref, args.structures, args.reference)
     results = []
-    for a in tqdm(structures, desc="Kohn-Sham steps", unit="structure"):
+    for a in progress_bar(structures, desc="Kohn-Sham steps", unit="structure"):
         r = kohn_sham_step(a, model.predict(a), **step_options(settings))
         results.append(r)
     out = Path(args.output)
@@ -72,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
     keys = ("total", "kinetic", "electron_nuclear", "hartree", "xc")
     err = {k: [] for k in keys + ("harris_foulkes",)}
     for i, (a, r) in enumerate(zip(structures, results)):
-        if not np.allclose(ref.atoms(i).positions, a.positions, atol=1e-6):
-            raise ValueError(f"structure {i} differs between {args.structures} and {args.reference}")
         e = ref.energies(i)
         for k in keys:
             err[k].append((r.output_energies[k] - e[k]) * HARTREE_MEV / len(a))
@@ -81,13 +77,34 @@ def run(args: argparse.Namespace) -> int:
     print("errors against the reference SCF (meV/atom): mean absolute, max absolute")
     for k, v in err.items():
         print(f"  {k:<18} {np.mean(np.abs(v)):10.4f} {np.max(np.abs(v)):10.4f}")
-    if not any(a.pbc.any() for a in structures):
-        per_molecule = np.abs([(r.total_energy - ref.energies(i)["total"]) * KCAL_PER_HARTREE
+    periodic = any(a.pbc.any() for a in structures)
+    if not periodic:
+        per_molecule = np.abs([(r.total_energy - ref.energies(i)["total"]) * HARTREE_KCAL_MOL
                                for i, r in enumerate(results)])
         print(f"total energy MAE per molecule: {per_molecule.mean():.4f} kcal/mol "
               f"({'within' if per_molecule.mean() < 1 else 'above'} chemical accuracy, 1 kcal/mol)")
-    parity = out.with_suffix(".parity.png")
-    plots.parity(parity, np.array([ref.energies(i)["total"] for i in range(len(ref))]),
-                 np.array([r.total_energy for r in results]), label="total energy (Hartree)")
-    print(f"parity plot: {parity}")
+    histogram = out.with_suffix(".errors.png")
+    scale, unit = (HARTREE_MEV, "meV/atom") if periodic else (HARTREE_KCAL_MOL, "kcal/mol")
+    per = (lambda i, e: e * scale / len(structures[i])) if periodic else (lambda i, e: e * scale)
+    plots.energy_error_histogram(
+        histogram, {"one Kohn-Sham step": [per(i, r.total_energy - ref.energies(i)["total"])
+                                           for i, r in enumerate(results)],
+                    "Harris-Foulkes": [per(i, r.harris_foulkes - ref.energies(i)["total"])
+                                       for i, r in enumerate(results)]},
+        unit, threshold=None if periodic else 1.0, title=f"total-energy errors, {len(results)} structures")
+    print(f"error histogram: {histogram}")
     return 0
+
+
+def _check_same_structures(structures, ref, structures_name: str, reference_name: str) -> None:
+    """Raise before any work when ``ref`` does not hold the same structures in the same order."""
+    import numpy as np
+
+    if len(ref) != len(structures):
+        raise ValueError(f"{reference_name} has {len(ref)} structures, {structures_name} has {len(structures)}")
+    for i, a in enumerate(structures):
+        b = ref.atoms(i)
+        if len(a) != len(b) or np.any(a.numbers != b.numbers) or not np.allclose(a.positions, b.positions, atol=1e-6):
+            raise ValueError(f"structure {i} of {structures_name} ({a.get_chemical_formula()}) is not structure {i} "
+                             f"of {reference_name} ({b.get_chemical_formula()}): --reference needs the same "
+                             "structures in the same order")

@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  per structure        : median {np.median(per):.4f} %, max {per.max():.4f} % "
           f"(structure {int(idx[int(np.argmax(per))])})")
     parity = args.parity or str(Path(args.references).with_suffix(".parity.png"))
-    ref = np.concatenate([ds.coefficients(int(i)) for i in idx])
-    pred = np.concatenate([model.predict(ds.atoms(int(i))) for i in idx])
-    plots.parity(parity, ref, pred)
+    structures = [ds.atoms(int(i)) for i in idx]
+    plots.coefficient_parity(parity, structures, [ds.coefficients(int(i)) for i in idx], model.predict(structures),
+                             model.auxbasis_)
     print(f"  parity plot          : {parity}")
     return 0

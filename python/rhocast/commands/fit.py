@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 HYPER = {  # flag -> (type, DensityModel parameter)
@@ -61,19 +62,32 @@ def run(args: argparse.Namespace) -> int:
     from rhocast import plots
     from rhocast.dataset import Dataset
     from rhocast.errors import density_errors
-    from rhocast.model import DensityModel
+    from rhocast.model import DensityModel, check_params
 
     cfg = _settings(args)
     if args.resume and not cfg.get("checkpoint"):
         raise ValueError("--resume needs --checkpoint")
-    ds = Dataset(args.dataset)
-    train, val, test = ds.split(cfg.get("split_seed", 0), cfg.get("fractions", (0.8, 0.1, 0.1)))
-    if len(val) == 0:
-        raise ValueError("the validation split is empty: change --fractions")
     params = {k: cfg[k] for k in HYPER if k in cfg}
     etas = [float(v) for v in np.atleast_1d(params.pop("regularization", DensityModel().regularization))]
+    for eta in etas:  # every flag is checked before any data is read
+        check_params({**params, "regularization": eta})
     if len(etas) > 1 and params.get("checkpoint"):
         raise ValueError("--checkpoint needs a single --regularization value")
+    ds = Dataset(args.dataset)
+    fractions = cfg.get("fractions", (0.8, 0.1, 0.1))
+    train, val, test = ds.split(cfg.get("split_seed", 0), fractions)
+    if len(train) == 0:
+        raise ValueError(f"the training split is empty ({len(ds.indices())} converged structures, "
+                         f"--fractions {' '.join(map(str, fractions))}): give the training fraction more")
+    if len(val) == 0:
+        if len(etas) > 1 or cfg.get("train_sizes"):
+            raise ValueError(f"the validation split is empty ({len(ds.indices())} converged structures, "
+                             f"--fractions {' '.join(map(str, fractions))}): a --regularization scan and "
+                             "--train-sizes need validation structures")
+        print("warning: no validation split: the errors below are on the training structures and say "
+              "nothing about new ones", file=sys.stderr)
+        val = train
+    split_name = "validation" if val is not train else "training (no validation split)"
     out = Path(args.output)
     for n in cfg.get("train_sizes", []):
         if n > len(train):
@@ -102,14 +116,15 @@ def run(args: argparse.Namespace) -> int:
     model.save(out)
     floor = float(np.mean([ds.floor(int(i))["relative_l2"] for i in val]))
     report = {"dataset": str(args.dataset), "model": str(out), "settings": cfg, "n_train": len(train),
-              "n_validation": len(val), "validation_relative_l2": e.relative_l2,
+              "n_validation": len(val) if val is not train else 0, "errors_on": split_name, "validation_relative_l2": e.relative_l2,
               "validation_baseline_relative": e.baseline_relative, "fitting_floor_relative_l2": floor,
               "learning_curve": curve, "regularization_scan": scan, "fit": model.fit_report_}
     out.with_suffix(".report.json").write_text(json.dumps(report, indent=2, default=float))
-    plots.learning_curve(out.with_suffix(".learning_curve.png"), [c[0] for c in curve], [c[1] for c in curve], floor)
+    plots.learning_curve(out.with_suffix(".learning_curve.png"), [c[0] for c in curve], [c[1] for c in curve],
+                         split_name, floor, title=f"learning curve: {Path(args.dataset).name}")
     if model.loss_history_:
         plots.loss_history(out.with_suffix(".loss_history.png"), model.loss_history_)
     print(f"model -> {out}  ({model.fit_report_['n_weights']} weights, solver {model.solver_used_}, "
           f"{sum(model.fit_report_['times_s'].values()):.1f} s, peak memory {model.fit_report_['peak_memory_mb']:.0f} MB)")
-    print(f"validation ({len(val)} structures):\n{e.table()}\n  fitting floor        : {floor:.4f} %")
+    print(f"{split_name} ({len(val)} structures):\n{e.table()}\n  fitting floor        : {floor:.4f} %")
     return 0

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     import h5py
-    from tqdm.auto import tqdm
+    from rhocast.progress import progress_bar
 
     from rhocast.model import DensityModel
     from rhocast.properties import electron_count, write_cube
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         f.attrs["format"] = "rhocast-predictions"
         f.attrs["auxbasis"] = model.auxbasis_.to_json()
         f.attrs["model"] = str(Path(args.model).resolve())
-        for i, a in enumerate(tqdm(structures, desc="predict", unit="structure")):
+        for i, a in enumerate(progress_bar(structures, desc="predict", unit="structure")):
             c = model.predict(a)
             g = f.create_group(f"structures/{i:06d}")
             g["numbers"], g["positions"], g["cell"], g["pbc"] = a.numbers, a.positions, a.cell.array, a.pbc

@@ -31,6 +31,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--density-fit", action="store_true", help="density-fitted J/K in the SCF itself")
     p.add_argument("--constrain-electrons", action="store_true",
                    help="constrain the fitted density to the exact electron count")
+    p.add_argument("--charge", type=int, default=None,
+                   help="total charge of every structure (default: atoms.info['charge'] of each, else 0)")
+    p.add_argument("--spin", type=int, default=None,
+                   help="2S, the number of unpaired electrons, of every structure (default: "
+                        "atoms.info['spin'] of each, else 0)")
     p.add_argument("-j", "--workers", type=int, default=1, help="worker processes (default: 1)")
     p.set_defaults(func=run)
     return p
@@ -38,9 +43,12 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from rhocast.references import compute_references
+    from rhocast.structures import read_structures, set_charge_and_spin
 
+    structures = read_structures(args.input)
+    set_charge_and_spin(structures, args.charge, args.spin)
     summary = compute_references(
-        args.input, args.output, xc=args.xc, basis=args.basis, auxbasis=args.auxbasis, metric=args.metric,
+        structures, args.output, xc=args.xc, basis=args.basis, auxbasis=args.auxbasis, metric=args.metric,
         grid_level=args.grid_level, conv_tol=args.conv_tol, max_cycle=args.max_cycle,
         density_fit_scf=args.density_fit, constrain_electrons=args.constrain_electrons, pseudo=args.pseudo,
         ke_cutoff=args.ke_cutoff, pbc_scheme=args.pbc_scheme, n_workers=args.workers)
