@@ -1,6 +1,7 @@
-"""The command line as a new user runs it, and learning on the shared water monomers."""
+"""The command line as a new user runs it, and learning on small water sets shipped in tests/data."""
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,23 +12,35 @@ from rhocast.model import DensityModel
 from rhocast.structures import read_structures
 
 REFS = dict(basis="sto-3g", auxbasis="def2-universal-jkfit", grid_level=1, progress=False)
+DATA = Path(__file__).with_name("data")
+MONOMERS = DATA / "water_monomers_50.xyz"
 SMALL = dict(cutoff=4.0, max_radial=4, max_angular=3, n_sparse=10, regularization=1e-8)
 
 
 @pytest.fixture(scope="module")
-def monomers(shared_data, tmp_path_factory):
+def monomers(tmp_path_factory):
+    """References of the first 45 monomers; the last 5 are held out (``held_out``)."""
     path = tmp_path_factory.mktemp("monomers") / "mon.h5"
-    rhocast.compute_references(read_structures(shared_data / "water_monomers_1k.xyz")[:45], path, **REFS)
+    rhocast.compute_references(read_structures(MONOMERS)[:45], path, **REFS)
     return path
 
 
-def test_validation_error_falls_with_training_size(shared_data, tmp_path):
-    # These monomers are nearly rigid rotations of one geometry, so what is left to learn is small.
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("held_out")
+    import ase.io
+
+    ase.io.write(folder / "held_out.xyz", read_structures(MONOMERS)[45:], format="extxyz")
+    rhocast.compute_references(folder / "held_out.xyz", folder / "held_out.h5", **REFS)
+    return folder / "held_out.xyz", folder / "held_out.h5"
+
+
+def test_validation_error_falls_with_training_size(tmp_path):
+    # These monomers are rotations of one geometry with 0.03 Angstrom distortions.
     # Hartree-Fock has no exchange-correlation grid, whose lack of rotational invariance (3e-3 % at
     # grid level 1) would otherwise hide the learning.
     path = tmp_path / "hf.h5"
-    rhocast.compute_references(read_structures(shared_data / "water_monomers_1k.xyz")[:45], path,
-                               **{**REFS, "xc": "hf"})
+    rhocast.compute_references(read_structures(MONOMERS)[:45], path, **{**REFS, "xc": "hf"})
     ds = rhocast.Dataset(path)
     train, val, _ = ds.split(seed=0, fractions=(0.75, 0.25, 0.0))
     errors = []
@@ -35,7 +48,7 @@ def test_validation_error_falls_with_training_size(shared_data, tmp_path):
         model = DensityModel(**{**SMALL, "regularization": 1e-10}).fit(ds, train[:n], progress=False)
         errors.append(density_errors(model, ds, val).baseline_relative)
     assert errors[0] > errors[1] > errors[2], errors
-    assert errors[2] < 2e-4  # percent; measured 5.4e-5 %
+    assert errors[2] < 0.3 and errors[2] < errors[0] / 3, errors  # percent
 
 
 def _run(*args):
@@ -44,23 +57,26 @@ def _run(*args):
     return r.stdout
 
 
-def test_fit_predict_evaluate_energies(monomers, shared_data, tmp_path):
+def test_fit_predict_evaluate_energies(monomers, held_out, tmp_path):
     model = tmp_path / "m.h5"
     out = _run("fit", str(monomers), "-o", str(model), "--n-sparse", "8", "--max-radial", "4", "--max-angular", "3",
                "--train-sizes", "5", "--fractions", "0.6", "0.2", "0.2")
     assert "validation" in out and model.exists()
     assert (tmp_path / "m.learning_curve.png").exists() and (tmp_path / "m.report.json").exists()
-    _run("predict", str(model), str(shared_data / "water_dimers_10.xyz"), "-o", str(tmp_path / "p.h5"))
+    _run("predict", str(model), str(DATA / "water_dimers_3.xyz"), "-o", str(tmp_path / "p.h5"))
     import h5py
 
     with h5py.File(tmp_path / "p.h5") as f:
         n_el = [g.attrs["n_electrons"] for g in f["structures"].values()]
-    assert len(n_el) == 10 and np.allclose(n_el, 20, atol=0.2)  # a monomer model transfers to dimers
+    assert len(n_el) == 3 and np.allclose(n_el, 20, atol=0.2)  # a monomer model transfers to dimers
     out = _run("evaluate", str(model), str(monomers))
     assert "relative L2 error" in out and "left out" in out
-    out = _run("energies", str(model), str(monomers), "-o", str(tmp_path / "e.h5"), "--reference", str(monomers))
+    # Energies of monomers the model has never seen (the 5 held out of the 45-structure dataset).
+    xyz, refs = held_out
+    out = _run("energies", str(model), str(xyz), "-o", str(tmp_path / "e.h5"), "--reference", str(refs))
     total = float(out.split("total")[1].split()[0])
     assert total < 1.0  # meV/atom
+    assert (tmp_path / "e.errors.png").exists()
 
 
 def test_fit_keeps_the_regularization_with_the_lowest_validation_error(monomers, tmp_path):

@@ -55,3 +55,14 @@ def test_hash_sees_geometry_charge_and_spin():
     c = a.copy(); c.info["charge"] = 1
     assert len({structure_hash(x) for x in (a, b, c)}) == 3
     assert structure_hash(a) == structure_hash(a.copy())
+
+
+@pytest.mark.parametrize("value", [True, 1.0, "1"])
+def test_charge_must_be_an_integer(value):
+    from rhocast.structures import charge_and_spin
+
+    a = Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]], info={"charge": value})
+    with pytest.raises(StructureError, match="charge"):
+        charge_and_spin(a)
+    a.info["charge"] = np.int64(0)
+    assert charge_and_spin(a) == (0, 0)
