@@ -50,10 +50,21 @@ def test_water_clusters_hold_whole_molecules():
     by_radius = datasets.water_clusters(1, n_molecules=None, radius=3.2, cell_molecules=8, seed=3,
                                         equilibration_ps=0.1)[0]
     _check_rigid_waters(by_radius.positions)
+    # The cluster is exactly the molecules of its source cell whose O lies within 3.2 A (minimum image)
+    # of one molecule's O: the same distances from some centre, none missing, none extra.
+    cell = datasets.liquid_water(1, n_molecules=8, seed=3, equilibration_ps=0.1)[0]
+    o_cell = cell.positions[::3]
     o = by_radius.positions[::3]
-    assert len(o) >= 1
-    # every O is within the radius of some molecule's O used as centre
-    assert min(np.linalg.norm(o - x, axis=1).max() for x in o) <= 3.2 + 1e-9
+    found = []
+    for centre in o_cell:
+        d = o_cell - centre
+        d -= np.round(d @ np.linalg.inv(cell.cell.array)) @ cell.cell.array
+        expected = np.sort(np.linalg.norm(d, axis=1)[np.linalg.norm(d, axis=1) <= 3.2])
+        for x in o:
+            got = np.sort(np.linalg.norm(o - x, axis=1))
+            if got.size == expected.size and np.allclose(got, expected, atol=1e-8):
+                found.append(got.size)
+    assert found and found[0] == len(o), (found, len(o))
     with pytest.raises(ValueError, match="exactly one"):
         datasets.water_clusters(1, n_molecules=None, radius=None)
 

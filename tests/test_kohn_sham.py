@@ -52,8 +52,10 @@ def test_open_shell_molecule():
     ks = kohn_sham_step(oh, ref["coefficients"], **KS)
     assert ks.dm.shape[0] == 2
     assert abs(np.trace(ks.dm[0] @ _overlap(oh)) - 5) < 1e-8 and abs(np.trace(ks.dm[1] @ _overlap(oh)) - 4) < 1e-8
-    # a spin-unpolarised potential costs accuracy, but the energy stays close to the UKS reference
-    assert abs(ks.total_energy - ref["energies"]["total"]) * HARTREE_MEV < 300
+    # Both spins see the potential of the total density (the model has no spin density): the output
+    # energy pays for it (measured 94.5 meV), the Harris-Foulkes energy of the same density does not (0.09 meV).
+    assert abs(ks.total_energy - ref["energies"]["total"]) * HARTREE_MEV < 120
+    assert abs(ks.harris_foulkes - ref["energies"]["total"]) * HARTREE_MEV < 1.0
 
 
 def _overlap(atoms):
