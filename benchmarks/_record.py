@@ -30,10 +30,28 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 
 def record(title: str, body: str) -> None:
-    """Print ``body`` and append it under ``title`` with the command line, machine and date."""
+    """Print ``body`` and make it the current section ``title`` of RESULTS.md, with the command line,
+    machine and date: one current table per benchmark (earlier runs are in git's history)."""
     print(body)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    text = (f"\n## {title}\n\n- command: `{' '.join(['python'] + sys.argv)}`\n- machine: {machine()}\n"
-            f"- date: {stamp}\n\n{body}\n")
-    with RESULTS.open("a") as f:
-        f.write(text)
+    section = (f"## {title}\n\n- command: `{' '.join(['python'] + sys.argv)}`\n- machine: {machine()}\n"
+               f"- date: {stamp}\n\n{body.strip()}\n")
+    head, sections = _sections(RESULTS.read_text() if RESULTS.exists() else "")
+    sections[title] = section  # replaces the section in place, or appends a new one
+    tmp = RESULTS.with_name(RESULTS.name + ".tmp")
+    tmp.write_text(head + "\n".join(sections.values()))
+    os.replace(tmp, RESULTS)
+
+
+def _sections(text: str) -> tuple[str, dict[str, str]]:
+    """(text before the first section, {title: section}) of a RESULTS.md; a later section of the same
+    title replaces an earlier one."""
+    parts = text.split("\n## ")
+    head = parts[0] if not text.startswith("## ") else ""
+    chunks = parts[1:] if head or not text.startswith("## ") else [text[3:]] + parts[1:]
+    sections: dict[str, str] = {}
+    for chunk in chunks:
+        title = chunk.split("\n", 1)[0].strip()
+        sections.pop(title, None)
+        sections[title] = "## " + chunk.rstrip() + "\n"
+    return (head.rstrip() + "\n\n" if head.strip() else ""), sections

@@ -20,10 +20,14 @@ from rhocast.overlap import overlap_matrix
 from rhocast.structures import to_pyscf_mol
 
 
-def best_of(f) -> float:
-    t = time.perf_counter()
-    f()
-    return time.perf_counter() - t
+def best_of(f, repeat: int) -> float:
+    """The shortest wall time (s) of ``repeat`` calls of ``f`` (inf for none)."""
+    times = [float("inf")]
+    for _ in range(repeat):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return min(times)
 
 
 def main() -> None:
@@ -44,8 +48,7 @@ def main() -> None:
         t = time.perf_counter()
         s = overlap_matrix(atoms, basis)
         first = time.perf_counter() - t
-        ours = min([first] + [best_of(lambda: overlap_matrix(atoms, basis))
-                              for _ in range(2 if len(atoms) < 1000 else 0)])
+        ours = min(first, best_of(lambda: overlap_matrix(atoms, basis), 2 if len(atoms) < 1000 else 0))
         dense_gb = n * n * 8 / 1e9
         if dense_gb > args.dense_limit_gb:
             theirs, ratio = f"not run ({dense_gb:.1f} GB dense)", "-"
@@ -59,10 +62,10 @@ def main() -> None:
                 aux = pbcgto.Cell(atom=[(a, p) for a, p in zip(atoms.get_chemical_symbols(), atoms.positions / Bohr)],
                                   a=atoms.cell.array / Bohr, unit="Bohr", basis="def2-universal-jkfit",
                                   precision=1e-10, verbose=0).build()
-                theirs = min(best_of(lambda: aux.pbc_intor("int1e_ovlp", hermi=1)) for _ in range(3))
+                theirs = best_of(lambda: aux.pbc_intor("int1e_ovlp", hermi=1), 3)
             else:
                 aux = basis.make_auxmol(mol)
-                theirs = min(best_of(lambda: aux.intor("int1e_ovlp")) for _ in range(3))
+                theirs = best_of(lambda: aux.intor("int1e_ovlp"), 3)
             ratio = theirs / ours
         rows.append([name, len(atoms), n, first, ours, theirs, ratio, s.memory_bytes / 1e6, dense_gb * 1e3,
                      s.memory_bytes / len(atoms) / 1e3])
