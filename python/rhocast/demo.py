@@ -39,6 +39,7 @@ def run_demo(folder: str = "rhocast-demo", n_structures: int = 48, n_test: int =
     from rhocast.errors import density_errors
     from rhocast.kohn_sham import kohn_sham_step
     from rhocast.model import DensityModel
+    from rhocast.progress import progress_bar
     from rhocast.references import ReferenceSettings, compute_references, run_scf
     from rhocast.scf_guess import scf_guess
 
@@ -59,7 +60,7 @@ def run_demo(folder: str = "rhocast-demo", n_structures: int = 48, n_test: int =
     t = time.perf_counter()
     curve = []
     model = None
-    for n in train_sizes:
+    for n in progress_bar(train_sizes, show=progress, desc="fit (learning curve)", unit="model"):
         train = np.sort(pool[:n])
         model = DensityModel(**MODEL).fit(ds, train, progress=False)
         err = density_errors(model, ds, test)
@@ -73,7 +74,7 @@ def run_demo(folder: str = "rhocast-demo", n_structures: int = 48, n_test: int =
 
     t = time.perf_counter()
     rows = []
-    for i in test:
+    for i in progress_bar(test, show=progress, desc="Kohn-Sham steps", unit="structure"):
         atoms = ds.atoms(int(i))
         ref = ds.energies(int(i))["total"]
         pred = kohn_sham_step(atoms, model.predict(atoms), basis=SETTINGS["basis"], auxbasis=SETTINGS["auxbasis"],
@@ -89,7 +90,7 @@ def run_demo(folder: str = "rhocast-demo", n_structures: int = 48, n_test: int =
     t = time.perf_counter()
     cycles = []
     settings = ReferenceSettings(**SETTINGS).resolved()
-    for i in test[:n_scf_guess]:
+    for i in progress_bar(test[:n_scf_guess], show=progress, desc="SCF from minao and from the model", unit="structure"):
         atoms = ds.atoms(int(i))
         mf, n_minao = run_scf(atoms, settings)
         counter = []
