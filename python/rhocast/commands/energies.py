@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from rhocast.dataset import Dataset
     from rhocast.kohn_sham import kohn_sham_step, step_options
     from rhocast.model import DensityModel
+    from rhocast.uncertainty import structure_indicators
     from rhocast.units import HARTREE_KCAL_MOL, HARTREE_MEV
 
     model = DensityModel.load(args.model)
@@ -48,23 +49,27 @@ def run(args: argparse.Namespace) -> int:
     ref = Dataset(args.reference) if args.reference else None
     if ref is not None:
         _check_same_structures(structures, ref, args.structures, args.reference)
-    results = []
+    results, trust = [], []
     for a in progress_bar(structures, desc="Kohn-Sham steps", unit="structure"):
-        r = kohn_sham_step(a, model.predict(a), **step_options(settings))
-        results.append(r)
+        c = model.predict(a)
+        trust.append(structure_indicators(model, a, c))
+        results.append(kohn_sham_step(a, c, **step_options(settings)))
     out = Path(args.output)
     tmp = out.with_name(out.name + ".tmp")
     with h5py.File(tmp, "w") as f:
         f.attrs["format"] = "rhocast-energies"
         f.attrs["settings"] = json.dumps(settings)
-        for i, r in enumerate(results):
+        for i, (r, t) in enumerate(zip(results, trust)):
             g = f.create_group(f"structures/{i:06d}")
             for k, v in r.output_energies.items():
                 g.attrs[k] = v
             g.attrs["harris_foulkes"] = r.harris_foulkes
             g.attrs["band_energy"] = r.band_energy
+            g.attrs["max_novelty"], g.attrs["electron_count_error"] = t.max_novelty, t.electron_count_error
     os.replace(tmp, out)
     print(f"{len(results)} structures -> {out} (energies in Hartree)")
+    worst = int(np.argmax([t.max_novelty for t in trust]))
+    print(f"least like the training data: structure {worst}, {trust[worst].describe(structures[worst])}")
     if ref is None:
         return 0
     keys = ("total", "kinetic", "electron_nuclear", "hartree", "xc")

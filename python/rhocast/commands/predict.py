@@ -24,11 +24,12 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     import h5py
-    from rhocast.progress import progress_bar
 
     from rhocast.model import DensityModel
+    from rhocast.progress import progress_bar
     from rhocast.properties import electron_count, write_cube
     from rhocast.structures import read_structures, validate_structure
+    from rhocast.uncertainty import structure_indicators
 
     model = DensityModel.load(args.model)
     structures = read_structures(args.structures)
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     tmp = out.with_name(out.name + ".tmp")
     t0 = time.perf_counter()
+    indicators = []
     with h5py.File(tmp, "w") as f:
         f.attrs["format"] = "rhocast-predictions"
         f.attrs["auxbasis"] = model.auxbasis_.to_json()
@@ -47,10 +49,26 @@ def run(args: argparse.Namespace) -> int:
             g["numbers"], g["positions"], g["cell"], g["pbc"] = a.numbers, a.positions, a.cell.array, a.pbc
             g["coefficients"] = c
             g.attrs["n_electrons"] = electron_count(c, model.auxbasis_, a.numbers)
+            trust = structure_indicators(model, a, c)
+            g.attrs["max_novelty"], g.attrs["most_novel_atom"] = trust.max_novelty, trust.most_novel_atom
+            g.attrs["electron_count_error"] = trust.electron_count_error
+            indicators.append((trust.max_novelty, i, trust.describe(a)))
             if args.cube:
                 Path(args.cube).mkdir(parents=True, exist_ok=True)
                 write_cube(Path(args.cube) / f"{i:06d}.cube", a, c, model.auxbasis_, resolution=args.cube_resolution)
     os.replace(tmp, out)
     dt = time.perf_counter() - t0
     print(f"{len(structures)} predictions -> {out}  ({dt:.2f} s, {dt / max(1, len(structures)):.3f} s per structure)")
+    print(_trust_summary(indicators))
     return 0
+
+
+def _trust_summary(indicators: list, n_show: int = 5) -> str:
+    """The structures least like the training data (rhocast.uncertainty), most novel first."""
+    import numpy as np
+
+    novelty = [x[0] for x in indicators]
+    lines = [f"novelty of the most novel atom per structure (0: spanned by the training environments, 1: "
+             f"unlike all of them): median {float(np.median(novelty)):.3f}, max {max(novelty):.3f}"]
+    lines += [f"  structure {i}: {text}" for _, i, text in sorted(indicators, reverse=True)[:n_show]]
+    return "\n".join(lines)
