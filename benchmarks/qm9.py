@@ -6,7 +6,8 @@ resumably in $RHOCAST_BENCH_CACHE (default ~/.cache/rhocast-bench); run it in th
 continue — the script says how far it is and uses what is there. Training molecules are drawn at random
 from all of qm9pack's QM9 with the test set's molecules (by QM9 index) excluded.
 
-    python benchmarks/qm9.py [--n 500] [--sizes 50 100 200 400] [--build-only]
+    python benchmarks/qm9.py --n 3000 --build-only      # in the background: references, resumable
+    python benchmarks/qm9.py --sizes 100 300 1000 2000  # learning curve, energies, trust indicators
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from rhocast.errors import density_errors
 from rhocast.kohn_sham import kohn_sham_step, step_options
 from rhocast.model import DensityModel
 from rhocast.references import compute_references
-from rhocast.units import HARTREE_MEV, HARTREE_KCAL_MOL
+from rhocast.units import HARTREE_KCAL_MOL
 
 CACHE = Path(os.environ.get("RHOCAST_BENCH_CACHE", "~/.cache/rhocast-bench")).expanduser()
 TEST_SET = Path(__file__).resolve().parents[2] / "shared" / "data" / "qm9_test_150.xyz"
@@ -55,77 +56,137 @@ def training_pool(n: int, max_heavy_atoms=None) -> list:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--n", type=int, default=500)
-    p.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200, 400])
-    p.add_argument("--n-test", type=int, default=50)
+    p.add_argument("--n", type=int, default=3000, help="references to build in the training pool")
+    p.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000, 2000],
+                   help="training-set sizes of the learning curve (those with enough references are run)")
+    p.add_argument("--n-validation", type=int, default=50,
+                   help="the first pool molecules, kept out of training: they choose the regularization")
+    p.add_argument("--n-test", type=int, default=None, help="only the first N test molecules (smoke runs)")
     p.add_argument("--build-only", action="store_true")
     p.add_argument("-j", "--workers", type=int, default=1)
     p.add_argument("--max-heavy-atoms", type=int, default=None,
                    help="small molecules only; with 6 the references are shared with scf_guess.py")
     p.add_argument("--n-sparse", type=int, default=1000)
-    p.add_argument("--regularization", type=float, default=1e-3,
-                   help="eta of the loss; on 150 QM9 molecules 1e-3 cut the Coulomb-metric test error 3.6-fold against 1e-8")
+    p.add_argument("--regularization", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2],
+                   help="candidate etas; the one with the lowest validation error is kept per size")
     args = p.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     FIGURES.mkdir(exist_ok=True)
     path = CACHE / ("qm9_train.h5" if args.max_heavy_atoms is None else f"qm9_guess_{args.max_heavy_atoms}.h5")
     print(f"references: {path}", flush=True)
-    molecules = training_pool(args.n, args.max_heavy_atoms)
-    summary = compute_references(molecules, path, n_workers=args.workers, **SETTINGS)
+    summary = compute_references(training_pool(args.n, args.max_heavy_atoms), path, n_workers=args.workers,
+                                 **SETTINGS)
     print(summary)
     if args.build_only:
         return
-    ds = Dataset(path)
-    idx = np.random.default_rng(0).permutation(ds.indices())
-    test, pool = np.sort(idx[:args.n_test]), idx[args.n_test:]
-    # a model predicts only elements it was trained on: test molecules with others are left out
-    known = {int(z) for i in pool[:min(args.sizes)] for z in ds.atoms(int(i)).numbers}
-    left_out = [ds.atoms(int(i)).get_chemical_formula() for i in test if not set(ds.atoms(int(i)).numbers) <= known]
-    test = np.array([i for i in test if set(ds.atoms(int(i)).numbers) <= known])
-    print(f"{len(ds)} of {args.n} references available; test {len(test)}, training pool {len(pool)}")
+    if not TEST_SET.with_suffix(".h5").exists():
+        raise SystemExit(f"the common test set {TEST_SET.with_suffix('.h5')} is absent: nothing to measure on")
+    pool, test = Dataset(path), Dataset(TEST_SET.with_suffix(".h5"))
+    done = pool.indices()
+    validation, train_pool = done[:args.n_validation], done[args.n_validation:]
+    sizes = [n for n in args.sizes if n <= len(train_pool)] or [len(train_pool)]
     rows, model = [], None
-    for n in [s for s in args.sizes if s <= len(pool)]:
-        model = DensityModel(cutoff=4.0, max_radial=6, max_angular=4, n_sparse=args.n_sparse, n_features=500,
-                             regularization=args.regularization, solver="cg", cg_tol=1e-6)
-        model.fit(ds, np.sort(pool[:n]), progress=False)
-        e = density_errors(model, ds, test)
-        rows.append([n, e.relative_l2, e.baseline_relative])
+    for n in sizes:
+        model, eta, t_fit = fit_with_validation(pool, train_pool[:n], validation, args)
+        known = set(model.species_)
+        test_idx = [i for i in test.indices()[:args.n_test] if set(test.atoms(int(i)).numbers) <= known]
+        e = density_errors(model, test, test_idx)
+        rows.append([n, eta, e.relative_l2, e.baseline_relative, t_fit, model.fit_report_["peak_memory_mb"] / 1e3])
         print(rows[-1], flush=True)
-    if model is None:
-        print("not enough references yet")
-        return
-    err = []
-    comps = {k: [] for k in ("total", "kinetic", "electron_nuclear", "hartree", "xc", "harris_foulkes")}
-    t_ks = []
-    for i in test:
-        a = ds.atoms(int(i))
-        t = time.perf_counter()
-        r = kohn_sham_step(a, model.predict(a), **step_options(ds.settings))
-        t_ks.append(time.perf_counter() - t)
-        e = ds.energies(int(i))
-        err.append((r.total_energy - e["total"]) * HARTREE_KCAL_MOL)
-        for k in comps:
-            value = r.harris_foulkes if k == "harris_foulkes" else r.output_energies[k]
-            comps[k].append((value - e["total" if k == "harris_foulkes" else k]) * HARTREE_MEV / len(a))
-    err = np.abs(err)
-    t_scf = float(np.mean([ds.info(int(i))["wall_time"] for i in test]))
-    components = markdown_table(["component", "MAE (meV/atom)", "max (meV/atom)"],
-                                [[k, float(np.mean(np.abs(v))), float(np.max(np.abs(v)))] for k, v in comps.items()])
-    floor = float(np.mean([ds.floor(int(i))["relative_l2"] for i in test]))
-    plots.learning_curve(FIGURES / "qm9_learning_curve.png", [r[0] for r in rows], [r[1] for r in rows], "held-out test",
-                         floor, title="QM9: density learning curve")
+    floor = float(np.mean([test.floor(int(i))["relative_l2"] for i in test_idx]))
+    energies = test_set_energies(model, test, test_idx)
+    plots.learning_curve(FIGURES / "qm9_learning_curve.png", [r[0] for r in rows], [r[2] for r in rows],
+                         "test-set (qm9_test_150)", floor, title="QM9 (9 heavy atoms): density learning curve")
+    plots.energy_error_histogram(FIGURES / "qm9_energy_errors.png",
+                                 {k: energies[k] for k in ("one KS step", "Harris-Foulkes", "after Newton step")},
+                                 "kcal/mol", threshold=1.0,
+                                 title=f"QM9 test set: total-energy errors, {sizes[-1]} training molecules")
     record("QM9: learning curve and total energies from one Kohn-Sham step",
-           f"{len(ds)} references of {args.n} requested (PBE/def2-SVP, grid level 1"
-           f"{'' if args.max_heavy_atoms is None else f', at most {args.max_heavy_atoms} heavy atoms'}); "
-           f"{len(test)} test molecules ({len(left_out)} left out for elements absent from training: {left_out}); "
-           f"{args.n_sparse} sparse environments, regularization {args.regularization:g}, 6 radial, l <= 4, 500 features; "
-           f"fitting floor {floor:.3f} % (rel. L2).\n\n"
-           + markdown_table(["train molecules", "rel. L2 %", "baseline-rel. %"], rows)
-           + f"\n\nTotal energy from the KS step of the largest model: MAE {err.mean():.3f} kcal/mol per molecule, "
-           f"max {err.max():.3f}; {int((err < 1).sum())} of {len(err)} within chemical accuracy (1 kcal/mol). "
-           f"Prediction + KS step {np.mean(t_ks):.1f} s per molecule against {t_scf:.1f} s for its reference "
-           f"(SCF + fit).\n\nEnergy components of the output density (Harris-Foulkes: total):\n\n{components}\n\n"
-           "![learning curve](figures/qm9_learning_curve.png)")
+           f"Training pool: {len(done)} references in {path} (PBE/def2-SVP, def2-universal-jkfit Coulomb fit, grid "
+           f"level 1, conv_tol 1e-8; drawn at random from all of QM9 with the test molecules excluded by QM9 index); "
+           f"validation: the first {len(validation)} pool molecules (they choose eta among {args.regularization}); "
+           f"test: {len(test_idx)} of the {len(test)} molecules of qm9_test_150 (the others contain elements absent "
+           f"from training). Model: {args.n_sparse} sparse environments per species, cutoff 4 A, 6 radial, l <= 4, "
+           f"500 features, zeta 2, overlap loss. Fitting floor of the test set {floor:.3f} % rel. L2.\n\n"
+           + markdown_table(["train molecules", "eta", "test rel. L2 %", "test baseline-rel. %", "fit (s)",
+                             "peak memory (GB)"], rows)
+           + "\n\n" + energy_report(energies)
+           + "\n\n![learning curve](figures/qm9_learning_curve.png) ![energy errors](figures/qm9_energy_errors.png)")
+
+
+def fit_with_validation(ds, train, validation, args):
+    """The model with the lowest validation error over ``args.regularization``; (model, eta, fit seconds)."""
+    best = None
+    for eta in args.regularization:
+        t = time.perf_counter()
+        model = DensityModel(cutoff=4.0, max_radial=6, max_angular=4, n_sparse=args.n_sparse, n_features=500,
+                             regularization=eta, solver="cg", cg_tol=1e-6)
+        model.fit(ds, np.sort(train), progress=False)
+        seconds = time.perf_counter() - t
+        err = density_errors(model, ds, validation).relative_l2
+        print(f"  {len(train)} molecules, eta {eta:g}: validation rel. L2 {err:.4f} %", flush=True)
+        if best is None or err < best[0]:
+            best = (err, model, eta, seconds)
+    return best[1:]
+
+
+def test_set_energies(model, test, indices) -> dict:
+    """Signed total-energy errors (kcal/mol per molecule) of the test molecules: the output density of one
+    Kohn-Sham step, Harris-Foulkes of the input density, and the energy after the Newton response step (not
+    a single diagonalisation: labelled so), with the trust indicators and the nitrogen count of each."""
+    from rhocast.references import ReferenceSettings, make_scf
+    from rhocast.scf_guess import guess_from_density
+    from rhocast.uncertainty import structure_indicators
+
+    settings = ReferenceSettings(**SETTINGS).resolved()
+    out = {k: [] for k in ("one KS step", "Harris-Foulkes", "after Newton step", "novelty", "count error",
+                           "nitrogens", "seconds")}
+    for i in indices:
+        a = test.atoms(int(i))
+        t = time.perf_counter()
+        c = model.predict(a)
+        r = kohn_sham_step(a, c, **step_options(test.settings))
+        out["seconds"].append(time.perf_counter() - t)
+        ref = test.energies(int(i))["total"]
+        mf = make_scf(a, settings)
+        newton = mf.energy_tot(guess_from_density(mf, c, model.auxbasis_.spec))
+        out["one KS step"].append((r.total_energy - ref) * HARTREE_KCAL_MOL)
+        out["Harris-Foulkes"].append((r.harris_foulkes - ref) * HARTREE_KCAL_MOL)
+        out["after Newton step"].append((newton - ref) * HARTREE_KCAL_MOL)
+        trust = structure_indicators(model, a, c)
+        out["novelty"].append(trust.max_novelty)
+        out["count error"].append(abs(trust.electron_count_error))
+        out["nitrogens"].append(int((a.numbers == 7).sum()))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def energy_report(e: dict) -> str:
+    """Tables: energy MAE and share within 1 kcal/mol per method, per nitrogen count, and how well each
+    trust indicator flags the errors above 1 kcal/mol."""
+    from scipy.stats import spearmanr
+
+    methods = ("one KS step", "Harris-Foulkes", "after Newton step")
+    overall = markdown_table(["energy", "MAE (kcal/mol)", "median |error|", "max |error|", "within 1 kcal/mol"],
+                             [[m, float(np.mean(np.abs(e[m]))), float(np.median(np.abs(e[m]))),
+                               float(np.max(np.abs(e[m]))), f"{int((np.abs(e[m]) < 1).sum())} of {e[m].size}"]
+                              for m in methods])
+    family = markdown_table(["nitrogens", "molecules"] + [f"{m} MAE" for m in methods],
+                            [[n, int((e["nitrogens"] == n).sum())]
+                             + [float(np.mean(np.abs(e[m][e["nitrogens"] == n]))) for m in methods]
+                             for n in sorted(set(e["nitrogens"].tolist()))])
+    bad = np.abs(e["one KS step"]) > 1
+    trust_rows = []
+    for name in ("novelty", "count error"):
+        rho = spearmanr(e[name], np.abs(e["one KS step"])).statistic
+        threshold = np.quantile(e[name], 0.9)  # flags at most 10 % of the molecules
+        flagged = e[name] > threshold
+        trust_rows.append([name, float(rho), f"{int((flagged & bad).sum())} of {int(bad.sum())}",
+                           int(flagged.sum())])
+    trust = markdown_table(["indicator", "Spearman rank corr. with |error|", "errors > 1 kcal/mol flagged",
+                            "molecules flagged (10 %)"], trust_rows)
+    return (f"Total energy per molecule (prediction + KS step {np.mean(e['seconds']):.1f} s per molecule):\n\n"
+            f"{overall}\n\nBy chemical family (one-step errors, kcal/mol):\n\n{family}\n\n"
+            f"Trust indicators against the one-step error:\n\n{trust}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ _LAZY = {
     "DensityModel": "rhocast.model",
     "kohn_sham_step": "rhocast.kohn_sham",
     "scf_guess": "rhocast.scf_guess",
+    "pretrained": "rhocast.pretrained_models",
 }
 _SUBMODULES = {"datasets", "basis", "density_fitting", "properties"}
 

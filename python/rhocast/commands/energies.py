@@ -13,7 +13,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                                           "diagonalisation with the reference's basis, functional and grid, and "
                                           "stores the energy components (Hartree). With --reference (a dataset "
                                           "holding the same structures in the same order) it prints errors.")
-    p.add_argument("model")
+    p.add_argument("model", help="model file (HDF5), or the name of a shipped model (rhocast.pretrained_models.available())")
     p.add_argument("structures", help="structure file, or a reference dataset (.h5) to use its structures")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--reference", help="reference dataset with the SCF energies of the same structures")
@@ -39,11 +39,11 @@ def run(args: argparse.Namespace) -> int:
     from rhocast.progress import progress_bar
     from rhocast.dataset import Dataset
     from rhocast.kohn_sham import kohn_sham_step, step_options
-    from rhocast.model import DensityModel
+    from rhocast.pretrained_models import load_model
     from rhocast.uncertainty import structure_indicators
     from rhocast.units import HARTREE_KCAL_MOL, HARTREE_MEV
 
-    model = DensityModel.load(args.model)
+    model = load_model(args.model)
     settings = model.reference_settings_
     structures = _structures(args.structures)
     ref = Dataset(args.reference) if args.reference else None

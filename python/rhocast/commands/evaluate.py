@@ -7,7 +7,7 @@ from pathlib import Path
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("evaluate", help="error table and parity plot of a model on references")
-    p.add_argument("model")
+    p.add_argument("model", help="model file (HDF5), or the name of a shipped model (rhocast.pretrained_models.available())")
     p.add_argument("references", help="reference dataset (HDF5)")
     p.add_argument("--grid-errors", action="store_true", help="also the real-space NMAE on a DFT grid")
     p.add_argument("--parity", default=None, help="parity plot PNG (default: REFS.parity.png)")
@@ -21,9 +21,9 @@ def run(args: argparse.Namespace) -> int:
     from rhocast import plots
     from rhocast.dataset import Dataset
     from rhocast.errors import density_errors
-    from rhocast.model import DensityModel
+    from rhocast.pretrained_models import load_model
 
-    model = DensityModel.load(args.model)
+    model = load_model(args.model)
     ds = Dataset(args.references)
     idx = ds.indices()
     if Path(args.references).resolve() == Path(model.dataset_path_).resolve():

@@ -11,7 +11,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                               description="Writes predicted coefficients (canonical order) per structure to an "
                                           "HDF5 file: /structures/NNNNNN/{numbers, positions (Angstrom), cell, pbc, "
                                           "coefficients}, with the model's auxiliary basis in the file attributes.")
-    p.add_argument("model")
+    p.add_argument("model", help="model file (HDF5), or the name of a shipped model (rhocast.pretrained_models.available())")
     p.add_argument("structures", help="structure file (anything ase.io.read reads)")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--cube", metavar="DIR", help="also write a Gaussian cube file of each density into DIR")
@@ -25,13 +25,13 @@ def run(args: argparse.Namespace) -> int:
 
     import h5py
 
-    from rhocast.model import DensityModel
+    from rhocast.pretrained_models import load_model
     from rhocast.progress import progress_bar
     from rhocast.properties import electron_count, write_cube
     from rhocast.structures import read_structures, validate_structure
     from rhocast.uncertainty import structure_indicators
 
-    model = DensityModel.load(args.model)
+    model = load_model(args.model)
     structures = read_structures(args.structures)
     for i, a in enumerate(structures):
         validate_structure(a, i)
