@@ -1,20 +1,16 @@
-"""Block-sparse symmetric matrices between atom pairs (the compiled ``BlockSparseMatrix``)."""
+"""Block-sparse symmetric matrices between atom pairs: the compiled class ``BlockSparseMatrix(block_sizes)``
+(``block_sizes[i]`` functions on atom i) and conversions to and from dense and SciPy matrices."""
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse
 
-
-def BlockSparseMatrix(block_sizes):  # noqa: N802 - a factory that reads like the class it returns
-    """A new empty ``_core.BlockSparseMatrix`` with ``block_sizes[i]`` functions on atom i."""
-    from rhocast import _core
-
-    return _core.BlockSparseMatrix([int(s) for s in block_sizes])
+from rhocast._core import BlockSparseMatrix
 
 
-def from_dense(matrix: np.ndarray, block_sizes) -> "object":
+def from_dense(matrix: np.ndarray, block_sizes) -> BlockSparseMatrix:
     """Every atom-pair block of a dense symmetric matrix (e.g. PySCF's Coulomb metric ``int2c2e``)."""
-    a = BlockSparseMatrix(block_sizes)
+    a = BlockSparseMatrix([int(s) for s in block_sizes])
     off = np.concatenate([[0], np.cumsum(block_sizes)])
     for i in range(len(block_sizes)):
         for j in range(i, len(block_sizes)):
@@ -22,7 +18,7 @@ def from_dense(matrix: np.ndarray, block_sizes) -> "object":
     return a
 
 
-def to_scipy(a) -> scipy.sparse.csr_matrix:
+def to_scipy(a: BlockSparseMatrix) -> scipy.sparse.csr_matrix:
     """The full symmetric matrix as ``scipy.sparse.csr_matrix``."""
     off = np.asarray(a.offsets)
     rows, cols, vals = [], [], []
