@@ -15,7 +15,7 @@ import tracemalloc
 import numpy as np
 
 from _record import markdown_table, record
-from rhocast import _core, datasets
+from rhocast import _core, sources
 from rhocast.descriptors import LambdaSoap
 
 HYPER = dict(cutoff=4.0, max_radial=8, max_angular=6, max_lambda=5, atomic_width=0.3, cutoff_width=0.5)
@@ -72,8 +72,8 @@ def main() -> None:
     p.add_argument("--chunk", type=int, default=512, help="atoms per chunk in the scaling run")
     args = p.parse_args()
     _core.set_num_threads(args.threads)
-    cells = datasets.liquid_water(2, n_molecules=32, seed=0, equilibration_ps=0.5, spacing_ps=0.2)
-    molecules = [m for m in datasets.qm9(20, seed=0)]
+    cells = sources.liquid_water(2, n_molecules=32, seed=0, equilibration_ps=0.5, spacing_ps=0.2)
+    molecules = [m for m in sources.qm9(20, seed=0)]
     species = sorted({int(z) for a in cells + molecules for z in a.numbers})
     soap = LambdaSoap(species, **HYPER)
     soap.compute(molecules[:1])  # build the radial tables outside the timing

@@ -2,7 +2,7 @@
 density and Kohn-Sham energy errors (meV/atom, next to the published ~0.1 meV/atom), prediction vs SCF time.
 
 PBE, gth-dzvp with GTH pseudopotentials, ke_cutoff 200 Ha, auxiliary basis etb:gth-dzvp (rhocast's
-defaults for cells). Cells come from rhocast.datasets.liquid_water (rigid TIP3P at 300 K, 1 g/cm^3).
+defaults for cells). Cells come from rhocast.sources.liquid_water (rigid TIP3P at 300 K, 1 g/cm^3).
 References are cached in benchmarks/cache and built resumably: rerun the same command to go on; the
 script prints how many cells are done. ``--build-only`` stops after the references (for a background run).
 
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from _record import markdown_table, record
-from rhocast import datasets, plots
+from rhocast import plots, sources
 from rhocast.dataset import Dataset
-from rhocast.errors import density_errors
+from rhocast.accuracy import density_errors
 from rhocast.kohn_sham import kohn_sham_step, step_options
 from rhocast.model import DensityModel
 from rhocast.references import ReferenceSettings, compute_references
@@ -80,8 +80,8 @@ def main() -> None:
     args = p.parse_args()
     CACHE.mkdir(exist_ok=True)
     FIGURES.mkdir(exist_ok=True)
-    cells8 = datasets.liquid_water(args.n8, n_molecules=8, seed=8)
-    cells32 = datasets.liquid_water(args.n32, n_molecules=32, seed=32) if args.n32 else []
+    cells8 = sources.liquid_water(args.n8, n_molecules=8, seed=8)
+    cells32 = sources.liquid_water(args.n32, n_molecules=32, seed=32) if args.n32 else []
     schemes = compare_schemes(cells8[0], CACHE / "liquid_water_schemes_3cycles.json")
     paths = {8: CACHE / "liquid_water_8.h5", 32: CACHE / "liquid_water_32.h5"}
     sets = {}

@@ -14,7 +14,7 @@ from ase import Atoms
 
 from _record import markdown_table, record
 from _water import cluster
-from rhocast import _core, datasets
+from rhocast import _core, sources
 from rhocast.basis import AuxiliaryBasis
 from rhocast.overlap import overlap_matrix
 from rhocast.structures import to_pyscf_mol
@@ -39,7 +39,7 @@ def main() -> None:
     from pyscf import lib
 
     lib.num_threads(args.threads)
-    cell = datasets.liquid_water(1, n_molecules=32, seed=0, equilibration_ps=0.5)[0]
+    cell = sources.liquid_water(1, n_molecules=32, seed=0, equilibration_ps=0.5)[0]
     systems = [("32-water periodic cell", cell)] + [(f"{n}-water cluster", cluster(cell, n)) for n in (32, 100, 300, 1000)]
     basis = AuxiliaryBasis("def2-universal-jkfit", [1, 8])
     rows = []

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from _record import markdown_table, record
-from rhocast import datasets, plots
+from rhocast import plots, sources
 from rhocast.dataset import Dataset
-from rhocast.errors import density_errors
+from rhocast.accuracy import density_errors
 from rhocast.kohn_sham import kohn_sham_step, step_options
 from rhocast.model import DensityModel
 from rhocast.references import compute_references
@@ -50,7 +50,7 @@ def training_pool(n: int, max_heavy_atoms=None) -> list:
     references instead of replacing them.
     """
     exclude = test_indices()
-    drawn = datasets.qm9(n + len(exclude), seed=0, max_heavy_atoms=max_heavy_atoms)
+    drawn = sources.qm9(n + len(exclude), seed=0, max_heavy_atoms=max_heavy_atoms)
     return [a for a in drawn if a.info["qm9_index"] not in exclude][:n]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from _record import markdown_table, record
-from rhocast import datasets
+from rhocast import sources
 from rhocast.basis import AuxiliaryBasis
 from rhocast.density_fitting import fit_density
 from rhocast.references import ReferenceSettings, fitting_floor, run_scf
@@ -29,7 +29,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=10)
     p.add_argument("--grid-level", type=int, default=3)
     args = p.parse_args()
-    sets = {"QM9": datasets.qm9(args.n, seed=0)}
+    sets = {"QM9": sources.qm9(args.n, seed=0)}
     if SHARED.exists():
         sets["water monomers"] = read_structures(SHARED)[: args.n]
     rows = []

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from _record import markdown_table, record
 from _water import cluster
-from rhocast import datasets
+from rhocast import sources
 from rhocast.dataset import Dataset
-from rhocast.demo import MODEL, SETTINGS, distorted_waters
+from rhocast.demo import MODEL, SETTINGS
+from rhocast.sources import distorted_waters
 from rhocast.model import DensityModel
 from rhocast.references import ReferenceSettings, compute_references, run_scf
 
@@ -32,7 +33,7 @@ def main() -> None:
     path = CACHE / "scaling_monomers.h5"
     compute_references(distorted_waters(40, seed=0), path, progress=False, **SETTINGS)
     model = DensityModel(**MODEL).fit(Dataset(path), progress=False)
-    cell = datasets.liquid_water(1, n_molecules=32, seed=0, equilibration_ps=0.5)[0]
+    cell = sources.liquid_water(1, n_molecules=32, seed=0, equilibration_ps=0.5)[0]
     rows = []
     for n in (10, 32, 100, 300, 1000):
         atoms = cluster(cell, n)

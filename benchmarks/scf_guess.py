@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from _record import markdown_table, record
-from rhocast import datasets
+from rhocast import sources
 from rhocast.dataset import Dataset
-from rhocast.errors import density_errors
+from rhocast.accuracy import density_errors
 from rhocast.density_fitting import fit_density
 from rhocast.model import DensityModel
 from rhocast.references import ReferenceSettings, compute_references, make_scf
@@ -59,7 +59,7 @@ def main() -> None:
     p.add_argument("--regularization", type=float, default=1e-3)
     args = p.parse_args()
     CACHE.mkdir(exist_ok=True)
-    molecules = datasets.qm9(args.n_train + args.n_test, seed=0, max_heavy_atoms=args.max_heavy_atoms)
+    molecules = sources.qm9(args.n_train + args.n_test, seed=0, max_heavy_atoms=args.max_heavy_atoms)
     path = CACHE / f"qm9_guess_{args.max_heavy_atoms}.h5"
     print(compute_references(molecules, path, **SETTINGS))
     ds = Dataset(path)

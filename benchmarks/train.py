@@ -16,7 +16,7 @@ import numpy as np
 
 from _record import markdown_table, record
 from rhocast.dataset import Dataset
-from rhocast.errors import density_errors
+from rhocast.accuracy import density_errors
 from rhocast.memory import PeakRSS
 from rhocast.model import DensityModel
 from rhocast.references import compute_references
@@ -106,11 +106,11 @@ def fit_rows(args, ds, train, val, dim, floor_val, floor_dim, scf_time):
 
 
 def qm9_benchmark(args) -> None:
-    from rhocast import datasets
+    from rhocast import sources
 
     n_val = 40
     path = CACHE / "qm9_guess_6.h5"
-    print(compute_references(datasets.qm9(args.qm9 + n_val, seed=0, max_heavy_atoms=6), path,
+    print(compute_references(sources.qm9(args.qm9 + n_val, seed=0, max_heavy_atoms=6), path,
                              n_workers=args.workers, xc="pbe", basis="def2-svp", auxbasis="def2-universal-jkfit",
                              grid_level=1, conv_tol=1e-7))
     ds = Dataset(path)

@@ -16,7 +16,7 @@ import numpy as np
 from _record import markdown_table, record
 from rhocast import plots
 from rhocast.dataset import Dataset
-from rhocast.errors import density_errors
+from rhocast.accuracy import density_errors
 from rhocast.kohn_sham import kohn_sham_step
 from rhocast.model import DensityModel
 from rhocast.references import compute_references

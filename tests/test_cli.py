@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import rhocast
-from rhocast.errors import density_errors
+from rhocast.accuracy import density_errors
 from rhocast.model import DensityModel
 from rhocast.structures import read_structures
 
@@ -71,6 +71,12 @@ def test_fit_predict_evaluate_energies(monomers, held_out, tmp_path):
     assert len(n_el) == 3 and np.allclose(n_el, 20, atol=0.2)  # a monomer model transfers to dimers
     out = _run("evaluate", str(model), str(monomers))
     assert "relative L2 error" in out and "left out" in out
+    # Training structures are recognised by content, not by the dataset's path: a moved copy is the same data.
+    import shutil
+
+    moved = shutil.copy(monomers, tmp_path / "moved.h5")
+    n_left_out = out.split(" structures of")[0].split()[-1]
+    assert f"{n_left_out} structures of {moved} trained the model" in _run("evaluate", str(model), str(moved))
     # Energies of monomers the model has never seen (the 5 held out of the 45-structure dataset).
     xyz, refs = held_out
     out = _run("energies", str(model), str(xyz), "-o", str(tmp_path / "e.h5"), "--reference", str(refs))

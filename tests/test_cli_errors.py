@@ -45,7 +45,7 @@ def four(tmp_path_factory):
     ("--regularization", "-1", "regularization must be a value > 0"),
     ("--cutoff", "-1", "cutoff must be a radius > 0"),
     ("--max-radial", "0", "max_radial must be an integer >= 1"),
-    ("--metric", "l1", "metric must be one of 'overlap', 'coulomb'"),
+    ("--loss-metric", "l1", "loss_metric must be one of 'overlap', 'coulomb'"),
 ])
 def test_fit_flags_are_checked_before_the_data_is_read(flag, value, words, tmp_path):
     # The dataset does not exist: the flag's error must come first.

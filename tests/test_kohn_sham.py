@@ -120,10 +120,10 @@ def test_grid_memory_stays_bounded_on_a_32_water_cluster():
     """Grid work runs in blocks: peak memory is far below one grid x functions array, and follows max_memory_mb."""
     import tracemalloc
 
-    from rhocast import datasets
+    from rhocast import sources
     from rhocast.basis import AuxiliaryBasis
 
-    cluster = datasets.water_clusters(1, n_molecules=32, seed=0, equilibration_ps=0.1)[0]
+    cluster = sources.water_clusters(1, n_molecules=32, seed=0, equilibration_ps=0.1)[0]
     n_aux = int(AuxiliaryBasis("def2-universal-jkfit", [1, 8]).offsets(cluster.numbers)[-1])
     from pyscf import dft
 

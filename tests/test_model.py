@@ -7,6 +7,7 @@ import rhocast
 from rhocast import _core
 from rhocast.model import DensityModel
 from rhocast.overlap import overlap_matrix
+from rhocast.sources import distorted_waters
 from rhocast.sparse import from_dense
 from equivariance import random_rotation, wigner_d_real
 
@@ -15,14 +16,7 @@ REFS = dict(basis="sto-3g", auxbasis="def2-universal-jkfit", grid_level=1, progr
 
 
 def _distorted_waters(n, seed):
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        a = molecule("H2O")
-        a.positions += rng.normal(scale=0.06, size=a.positions.shape)
-        a.positions = a.positions @ random_rotation(int(rng.integers(1 << 30))).T
-        out.append(a)
-    return out
+    return distorted_waters(n, seed, amplitude=0.06)
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +95,43 @@ def test_checkpoint_and_resume(water_dataset, tmp_path):
     ck = tmp_path / "cg.npz"
     full = DensityModel(**SMALL, solver="cg", cg_tol=1e-12).fit(water_dataset, progress=False)
     with pytest.warns(UserWarning, match="CG stopped"):
-        DensityModel(**SMALL, solver="cg", cg_tol=1e-12, max_iter=6, checkpoint=str(ck),
-                     checkpoint_every=3).fit(water_dataset, progress=False)
+        DensityModel(**SMALL, solver="cg", cg_tol=1e-12, max_iter=6).fit(water_dataset, progress=False,
+                                                                         checkpoint=ck, checkpoint_every=3)
     assert ck.exists()
-    resumed = DensityModel(**SMALL, solver="cg", cg_tol=1e-12, checkpoint=str(ck)).fit(water_dataset, progress=False)
+    resumed = DensityModel(**SMALL, solver="cg", cg_tol=1e-12).fit(water_dataset, progress=False, checkpoint=ck,
+                                                                   resume=True)
     assert len(resumed.loss_history_) == resumed.cg_iterations_ - 6  # continued from iteration 6
-    assert abs(resumed.cg_iterations_ - full.cg_iterations_) <= 0.02 * full.cg_iterations_
     np.testing.assert_allclose(resumed.weights_, full.weights_, rtol=1e-6, atol=1e-8)
+    # Without resume=True a checkpoint is not used: CG starts from zero.
+    fresh = DensityModel(**SMALL, solver="cg", cg_tol=1e-12).fit(water_dataset, progress=False, checkpoint=ck)
+    assert len(fresh.loss_history_) == fresh.cg_iterations_
+
+
+def test_checkpoint_of_another_problem_is_refused(water_dataset, tmp_path):
+    """Same size, other regularisation (or other data): the fingerprint differs, resume is an error."""
+    ck = tmp_path / "cg.npz"
+    with pytest.warns(UserWarning, match="CG stopped"):
+        DensityModel(**SMALL, solver="cg", max_iter=3).fit(water_dataset, progress=False, checkpoint=ck,
+                                                          checkpoint_every=1)
+    other = DensityModel(**{**SMALL, "regularization": 10 * SMALL.get("regularization", 1e-8)}, solver="cg")
+    with pytest.raises(ValueError, match="belongs to another problem"):
+        other.fit(water_dataset, progress=False, checkpoint=ck, resume=True)
+    subset = DensityModel(**SMALL, solver="cg")
+    with pytest.raises(ValueError, match="belongs to another problem"):
+        subset.fit(water_dataset, water_dataset.indices()[:-1], progress=False, checkpoint=ck, resume=True)
+
+
+def test_scikit_learn_parameters():
+    """Parameters come from the constructor's signature; set_params validates names; clone works."""
+    model = DensityModel(zeta=3.0, n_sparse={"H": 5, "O": 7})
+    params = model.get_params()
+    assert params["zeta"] == 3.0 and "checkpoint" not in params
+    assert DensityModel(**params).get_params() == params
+    assert model.set_params(regularization=1e-4) is model and model.regularization == 1e-4
+    with pytest.raises(ValueError, match="unknown hyper-parameters \\['zet'\\]"):
+        model.set_params(zet=2)
+    sklearn_base = pytest.importorskip("sklearn.base")
+    assert sklearn_base.clone(model).get_params() == model.get_params()
 
 
 def test_prediction_rotates_with_the_structure(water_dataset):
@@ -168,9 +192,9 @@ def test_serial_equals_parallel():
 def test_coulomb_metric_training(water_dataset):
     """Each model is best in the metric it was trained in: the Coulomb-metric model has the smaller
     Coulomb (Hartree-energy) error on its training data, the overlap model the smaller L2 error."""
-    from rhocast.model import metric_matrix
+    from rhocast.model import loss_metric_matrix
 
-    models = {m: DensityModel(**SMALL, metric=m).fit(water_dataset, progress=False) for m in ("coulomb", "overlap")}
+    models = {m: DensityModel(**SMALL, loss_metric=m).fit(water_dataset, progress=False) for m in ("coulomb", "overlap")}
     err = {}
     for trained in models:
         for measured in ("coulomb", "overlap"):
@@ -178,7 +202,7 @@ def test_coulomb_metric_training(water_dataset):
             for i in water_dataset.indices():
                 a = water_dataset.atoms(int(i))
                 d = models[trained].predict(a) - water_dataset.coefficients(int(i))
-                total += metric_matrix(a, models[trained].auxbasis_, measured).bilinear(d, d)
+                total += loss_metric_matrix(a, models[trained].auxbasis_, measured).bilinear(d, d)
             err[trained, measured] = total
     assert err["coulomb", "coulomb"] < err["overlap", "coulomb"], err
     assert err["overlap", "overlap"] < err["coulomb", "overlap"], err

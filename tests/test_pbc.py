@@ -12,7 +12,7 @@ import pytest
 from ase import Atoms
 
 import rhocast
-from rhocast import datasets
+from rhocast import sources
 from rhocast.kohn_sham import kohn_sham_step, step_options
 from rhocast.references import ReferenceSettings, reference_record
 from rhocast.units import HARTREE_MEV
@@ -90,7 +90,7 @@ def test_kohn_sham_step_reproduces_the_scf_energy(records):
 def test_cells_from_the_command_line(tmp_path):
     import ase.io
 
-    cells = datasets.liquid_water(4, n_molecules=2, seed=1, equilibration_ps=0.1, spacing_ps=0.1)
+    cells = sources.liquid_water(4, n_molecules=2, seed=1, equilibration_ps=0.1, spacing_ps=0.1)
     ase.io.write(tmp_path / "cells.xyz", cells)
     refs, model = tmp_path / "refs.h5", tmp_path / "m.h5"
 

@@ -22,7 +22,7 @@ _LAZY = {
     "scf_guess": "rhocast.scf_guess",
     "pretrained": "rhocast.pretrained_models",
 }
-_SUBMODULES = {"datasets", "basis", "density_fitting", "properties"}
+_SUBMODULES = {"sources", "accuracy", "basis", "density_fitting", "properties"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 

@@ -9,9 +9,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms
-from ase.build import molecule
-from scipy.spatial.transform import Rotation
 
 from rhocast.units import HARTREE_MEV
 
@@ -19,24 +16,12 @@ SETTINGS = dict(xc="pbe", basis="def2-svp", auxbasis="def2-universal-jkfit", gri
 MODEL = dict(cutoff=4.0, max_radial=6, max_angular=4, n_sparse=40, zeta=2.0, regularization=1e-8)
 
 
-def distorted_waters(n: int, seed: int = 0, amplitude: float = 0.08) -> list[Atoms]:
-    """Water molecules with random displacements (Angstrom, Gaussian of width ``amplitude``) and orientations."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        a = molecule("H2O")
-        a.positions += rng.normal(scale=amplitude, size=a.positions.shape)
-        a.positions = (a.positions - a.positions.mean(axis=0)) @ Rotation.random(random_state=rng).as_matrix().T
-        out.append(a)
-    return out
-
-
 def run_demo(folder: str = "rhocast-demo", n_structures: int = 48, n_test: int = 8,
              train_sizes=(8, 16, 40), n_scf_guess: int = 3, progress: bool = True) -> dict:
     """Run the whole pipeline and return its summary; files and PNG plots go to ``folder``."""
-    from rhocast import plots
+    from rhocast import plots, sources
     from rhocast.dataset import Dataset
-    from rhocast.errors import density_errors
+    from rhocast.accuracy import density_errors
     from rhocast.kohn_sham import kohn_sham_step
     from rhocast.model import DensityModel
     from rhocast.progress import progress_bar
@@ -47,7 +32,7 @@ def run_demo(folder: str = "rhocast-demo", n_structures: int = 48, n_test: int =
     out.mkdir(parents=True, exist_ok=True)
     timings = {}
     t = time.perf_counter()
-    structures = distorted_waters(n_structures, seed=0)
+    structures = sources.distorted_waters(n_structures, seed=0)
     summary = compute_references(structures, out / "references.h5", n_workers=1, progress=progress, **SETTINGS)
     print(summary)
     timings["references"] = time.perf_counter() - t

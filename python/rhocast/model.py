@@ -10,9 +10,10 @@ overlap (default) or Coulomb metric of the auxiliary basis (compiled core: rhoca
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import os
-import resource
 import time
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -30,15 +31,18 @@ FORMAT = "rhocast-model"
 FORMAT_VERSION = 1
 
 
-def metric_matrix(atoms: Atoms, basis: AuxiliaryBasis, metric: str, overlap_tol: float = 1e-10):
-    """O_s of one structure as a block-sparse matrix (canonical order)."""
-    if metric == "overlap":
+def loss_metric_matrix(atoms: Atoms, basis: AuxiliaryBasis, loss_metric: str, overlap_tol: float = 1e-10):
+    """O_s of the loss for one structure, as a :class:`rhocast.BlockSparseMatrix` (canonical order).
+
+    (``rhocast.density_fitting.metric_matrix`` is the dense metric of one auxmol in PySCF order.)
+    """
+    if loss_metric == "overlap":
         from rhocast.overlap import overlap_matrix
 
         return overlap_matrix(atoms, basis, tol=overlap_tol)
-    if metric == "coulomb":
+    if loss_metric == "coulomb":
         if atoms.pbc.any():
-            raise ValueError("the Coulomb metric is not available for periodic cells: use metric='overlap'")
+            raise ValueError("the Coulomb loss metric is not available for periodic cells: use loss_metric='overlap'")
         from rhocast.density_fitting import metric_matrix as dense_metric
         from rhocast.sparse import from_dense
         from rhocast.structures import to_pyscf_mol
@@ -46,7 +50,33 @@ def metric_matrix(atoms: Atoms, basis: AuxiliaryBasis, metric: str, overlap_tol:
         auxmol = basis.make_auxmol(to_pyscf_mol(atoms, "sto-3g"))
         sizes = np.diff(basis.offsets(atoms.numbers))
         return from_dense(dense_metric(auxmol, "coulomb"), sizes)
-    raise ValueError(f"metric must be 'overlap' or 'coulomb', not {metric!r}")
+    raise ValueError(f"loss_metric must be 'overlap' or 'coulomb', not {loss_metric!r}")
+
+
+# What each hyper-parameter means, with its unit: the docstring, `rhocast fit --help` and the TOML
+# config keys all come from this table and the constructor's signature (defaults).
+PARAMETERS = {
+    "cutoff": (float, "lambda-SOAP cutoff radius (Angstrom)"),
+    "max_radial": (int, "radial basis functions of lambda-SOAP"),
+    "max_angular": (int, "largest angular channel of the density expansion of lambda-SOAP"),
+    "atomic_width": (float, "width of the atomic Gaussians of lambda-SOAP (Angstrom)"),
+    "cutoff_width": (float, "width of the smooth cutoff region (Angstrom)"),
+    "n_sparse": (int, "sparse environments per species"),
+    "zeta": (float, "kernel exponent (>= 1)"),
+    "regularization": (float, "eta of the loss; choose it on validation data (narrow data such as one "
+                              "molecule's distortions want ~1e-8, diverse chemistry such as QM9 ~1e-3)"),
+    "loss_metric": (str, "metric of the coefficient error in the loss: 'overlap' (L2 norm of the density "
+                         "error) or 'coulomb' (its Hartree energy)"),
+    "solver": (str, "'direct' (Cholesky of the assembled Hessian), 'cg' (preconditioned conjugate "
+                    "gradients) or 'auto' (direct up to direct_max_weights weights)"),
+    "eigen_threshold": (float, "relative eigenvalue cut of K_MM"),
+    "n_features": (int, "feature columns kept per lambda by farthest-point selection (default: all)"),
+    "cg_tol": (float, "CG stops when |H w - b| < cg_tol |b|"),
+    "max_iter": (int, "most CG iterations"),
+    "overlap_tol": (float, "screening threshold of the overlap matrix"),
+    "direct_max_weights": (int, "largest number of weights that solver='auto' solves directly"),
+    "seed": (int, "seed of the feature-selection sample"),
+}
 
 
 # Valid values of each hyper-parameter: (kind, lower bound, lower bound included, what is valid in words).
@@ -64,10 +94,9 @@ _CONSTRAINTS = {
     "max_iter": ("int", 1, True, "an integer >= 1"),
     "overlap_tol": ("real", 0.0, False, "a value > 0"),
     "direct_max_weights": ("int", 0, True, "an integer >= 0"),
-    "checkpoint_every": ("int", 1, True, "an integer >= 1"),
     "seed": ("int", None, True, "an integer"),
 }
-_CHOICES = {"metric": ("overlap", "coulomb"), "solver": ("auto", "cg", "direct")}
+_CHOICES = {"loss_metric": ("overlap", "coulomb"), "solver": ("auto", "cg", "direct")}
 
 
 def check_params(params: dict) -> None:
@@ -111,55 +140,74 @@ def _is_real(v) -> bool:
 class DensityModel:
     """Predicts density coefficients (canonical order, METHOD.md section 2) from structures.
 
-    Parameters
-    ----------
-    cutoff, max_radial, max_angular, atomic_width, cutoff_width : lambda-SOAP settings (Angstrom)
-    n_sparse : sparse environments per species (int, or dict symbol/Z -> int)
-    zeta : kernel exponent (>= 1)
-    regularization : eta of the loss. Choose it on validation data (``rhocast fit --regularization 1e-8 1e-5 1e-3``):
-        1e-8 suits narrow data (100 water monomers -> dimers: 0.022 % rel. L2, 0.13 % at 1e-3), diverse
-        chemistry overfits with it (150 QM9 molecules: Coulomb-metric test error 1.42 % at 1e-8, 0.39 % at 1e-3)
-    metric : "overlap" (the L2 norm of the density error) or "coulomb"
-    solver : "direct" (Cholesky of the assembled Hessian), "cg" (preconditioned conjugate gradients),
-        or "auto" (direct up to ``direct_max_weights`` weights)
-    eigen_threshold : relative eigenvalue cut of K_MM
-    n_features : feature columns kept per lambda (farthest-point selection), None for all
-    cg_tol, max_iter : CG stops when |H w - b| < cg_tol |b| or after max_iter iterations
-    checkpoint : file for the CG state (written every ``checkpoint_every`` iterations; a fit with the
-        same checkpoint resumes from it)
-    seed : seed of the feature-selection sample
+    A scikit-learn style estimator: hyper-parameters are the constructor's arguments (see
+    :data:`PARAMETERS` for their meaning and units), learned state ends in ``_``, ``get_params`` /
+    ``set_params`` / ``sklearn.base.clone`` work. Run-time options (progress, CG checkpoints) are
+    arguments of :meth:`fit`, not hyper-parameters.
     """
 
     def __init__(self, cutoff: float = 4.0, max_radial: int = 8, max_angular: int = 6, atomic_width: float = 0.3,
                  cutoff_width: float = 0.5, n_sparse: Union[int, dict] = 100, zeta: float = 2.0,
-                 regularization: float = 1e-8, metric: str = "overlap", solver: str = "auto",
+                 regularization: float = 1e-8, loss_metric: str = "overlap", solver: str = "auto",
                  eigen_threshold: float = 1e-10, n_features: Optional[int] = None, cg_tol: float = 1e-8,
-                 max_iter: int = 2000, overlap_tol: float = 1e-10, direct_max_weights: int = 3000,
-                 checkpoint: Optional[str] = None, checkpoint_every: int = 20, seed: int = 0):
+                 max_iter: int = 2000, overlap_tol: float = 1e-10, direct_max_weights: int = 3000, seed: int = 0):
         self.cutoff, self.max_radial, self.max_angular = cutoff, max_radial, max_angular
         self.atomic_width, self.cutoff_width = atomic_width, cutoff_width
         self.n_sparse, self.zeta, self.regularization = n_sparse, zeta, regularization
-        self.metric, self.solver, self.eigen_threshold = metric, solver, eigen_threshold
+        self.loss_metric, self.solver, self.eigen_threshold = loss_metric, solver, eigen_threshold
         self.n_features, self.cg_tol, self.max_iter = n_features, cg_tol, max_iter
-        self.overlap_tol, self.direct_max_weights = overlap_tol, direct_max_weights
-        self.checkpoint, self.checkpoint_every, self.seed = checkpoint, checkpoint_every, seed
+        self.overlap_tol, self.direct_max_weights, self.seed = overlap_tol, direct_max_weights, seed
 
-    HYPER = ("cutoff", "max_radial", "max_angular", "atomic_width", "cutoff_width", "n_sparse", "zeta",
-             "regularization", "metric", "solver", "eigen_threshold", "n_features", "cg_tol", "max_iter",
-             "overlap_tol", "direct_max_weights", "checkpoint", "checkpoint_every", "seed")
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
 
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in self.HYPER}
+    def get_params(self, deep: bool = True) -> dict:
+        """Hyper-parameters by name (``deep`` is accepted for scikit-learn; nothing here is nested)."""
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def set_params(self, **params) -> "DensityModel":
+        """Set hyper-parameters by name; an unknown name is an error that lists the valid ones."""
+        unknown = sorted(set(params) - set(self._param_names()))
+        if unknown:
+            raise ValueError(f"unknown hyper-parameters {unknown}: valid are {self._param_names()}")
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
 
     # --- fitting ----------------------------------------------------------------------------------
-    def fit(self, dataset, indices: Optional[Sequence[int]] = None, progress: bool = True) -> "DensityModel":
-        """Fit on ``dataset`` (a :class:`rhocast.Dataset`) positions ``indices`` (default: converged ones)."""
-        from rhocast.progress import progress_bar
+    def fit(self, dataset, indices: Optional[Sequence[int]] = None, progress: bool = True,
+            checkpoint: Optional[Union[str, Path]] = None, checkpoint_every: int = 20,
+            resume: bool = False) -> "DensityModel":
+        """Fit on ``dataset`` (a :class:`rhocast.Dataset`) positions ``indices`` (default: converged ones).
 
-        from rhocast import _core
+        ``checkpoint``: file for the CG state, written every ``checkpoint_every`` iterations. With
+        ``resume=True`` CG restarts from the weights stored there, if they belong to this problem (a
+        fingerprint of the data, the loss and the layout); otherwise a checkpoint is overwritten.
+        """
+        from rhocast.memory import PeakRSS
 
         check_params(self.get_params())
+        if not _is_int(checkpoint_every) or checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be an integer >= 1, not {checkpoint_every!r}")
+        if resume and checkpoint is None:
+            raise ValueError("resume=True needs a checkpoint file")
         times: dict[str, float] = {}
+        with PeakRSS() as peak:
+            structures, coefs = self._read_training_data(dataset, indices, times)
+            self._select_features(structures, times)
+            self._select_sparse_environments(structures, times)
+            self._build_projectors(times)
+            self._fit_baselines(structures, coefs)
+            reg = self._assemble(structures, coefs, progress, times)
+            self._solve(reg, progress, checkpoint, checkpoint_every, resume, times)
+        self.fit_report_ = {"n_train": len(structures), "n_weights": int(self.n_weights_), "solver": self.solver_used_,
+                            "cg_iterations": int(self.cg_iterations_), "times_s": times,
+                            "regression_memory_mb": reg.memory_bytes / 1e6, "peak_memory_mb": peak.mb,
+                            "training_loss": self.training_loss_}
+        return self
+
+    def _read_training_data(self, dataset, indices, times: dict) -> tuple[list[Atoms], list[np.ndarray]]:
         t = time.perf_counter()
         idx = np.asarray(dataset.indices() if indices is None else indices, dtype=int)
         if len(idx) == 0:
@@ -172,16 +220,25 @@ class DensityModel:
         for a, c in zip(structures, coefs):
             if c.size != self.auxbasis_.offsets(a.numbers)[-1]:
                 raise ValueError("dataset coefficients do not match its auxiliary basis")
-        lmax = self.auxbasis_.max_l
-        self.descriptor_ = LambdaSoap(self.species_, self.cutoff, self.max_radial, self.max_angular, lmax,
-                                      self.atomic_width, self.cutoff_width)
+        # Which structures trained the model, by content (no file paths: a model outlives its folder).
+        self.train_indices_ = idx
+        self.train_hashes_ = [str(dataset.info(int(i))["hash"]) for i in idx]
+        self.dataset_name_ = Path(dataset.path).name
+        times["reading data"] = time.perf_counter() - t
+        return structures, coefs
+
+    def _select_features(self, structures: Sequence[Atoms], times: dict) -> None:
+        t = time.perf_counter()
+        self.descriptor_ = LambdaSoap(self.species_, self.cutoff, self.max_radial, self.max_angular,
+                                      self.auxbasis_.max_l, self.atomic_width, self.cutoff_width)
         if self.n_features is not None:
             rng = np.random.default_rng(self.seed)
             sample = rng.choice(len(structures), size=min(len(structures), 50), replace=False)
             self.descriptor_.select_features([structures[k] for k in sample], self.n_features)
         times["feature selection"] = time.perf_counter() - t
 
-        # Sparse environments: FPS per species on lambda = 0 features of the training atoms.
+    def _select_sparse_environments(self, structures: Sequence[Atoms], times: dict) -> None:
+        """FPS per species on the lambda = 0 features of the training atoms."""
         t = time.perf_counter()
         scalar = LambdaSoap.from_dict({**self.descriptor_.to_dict(), "max_lambda": 0})
         if self.descriptor_.selected_ is not None:
@@ -193,8 +250,7 @@ class DensityModel:
         self.sparse_features_ = {}
         for z in self.species_:
             rows = np.flatnonzero(numbers == z)
-            m = self._n_sparse_for(z, len(rows))
-            chosen = rows[farthest_point_sampling(f0[rows], m)]
+            chosen = rows[farthest_point_sampling(f0[rows], self._n_sparse_for(z, len(rows)))]
             subsets = [[] for _ in structures]
             for r in chosen:
                 subsets[owner[r]].append(int(local[r]))
@@ -203,40 +259,47 @@ class DensityModel:
                                                                 [subsets[s] for s in used])
         times["sparse selection"] = time.perf_counter() - t
 
+    def _build_projectors(self, times: dict) -> None:
         t = time.perf_counter()
         self.projectors_ = {}
         for z in self.species_:
-            for lam in range(lmax + 1):
-                if not self._has_channel(z, lam):
-                    continue
-                k = kernel(self.sparse_features_[z], self.sparse_features_[z], lam, self.zeta)
-                n = k.shape[0] * k.shape[1]
-                self.projectors_[(z, lam)] = rkhs_projector(k.reshape(n, n), self.eigen_threshold)
+            for lam in range(self.auxbasis_.max_l + 1):
+                if self._has_channel(z, lam):
+                    k = kernel(self.sparse_features_[z], self.sparse_features_[z], lam, self.zeta)
+                    n = k.shape[0] * k.shape[1]
+                    self.projectors_[(z, lam)] = rkhs_projector(k.reshape(n, n), self.eigen_threshold)
         self._build_layout()
         times["kernels and projectors"] = time.perf_counter() - t
 
-        # Baseline: mean lambda = 0 coefficients per species over the *training* set only.
+    def _fit_baselines(self, structures: Sequence[Atoms], coefs: Sequence[np.ndarray]) -> None:
+        """Mean lambda = 0 coefficients per species over the *training* set only."""
         self.baselines_ = {}
         for z in self.species_:
             blocks = [c[off[a]:off[a + 1]] for at, c in zip(structures, coefs)
                       for off in [self.auxbasis_.offsets(at.numbers)] for a in np.flatnonzero(at.numbers == z)]
-            mean = np.mean(blocks, axis=0)
-            self.baselines_[z] = mean * self._scalar_mask(z)
+            self.baselines_[z] = np.mean(blocks, axis=0) * self._scalar_mask(z)
+
+    def _assemble(self, structures, coefs, progress: bool, times: dict):
+        """The loss as rhocast._core.Regression: Psi and O_s of every training structure."""
+        from rhocast import _core
+        from rhocast.progress import progress_bar
 
         t_psi = t_metric = 0.0
         reg = _core.Regression(self.n_weights_, self.regularization)
         for a, c in progress_bar(list(zip(structures, coefs)), desc="kernels + metrics", unit="structure",
-                         show=progress):
+                                 show=progress):
             t = time.perf_counter()
             shells, psi = self._structure_maps(a)
             t_psi += time.perf_counter() - t
             t = time.perf_counter()
-            o = metric_matrix(a, self.auxbasis_, self.metric, self.overlap_tol)
+            o = loss_metric_matrix(a, self.auxbasis_, self.loss_metric, self.overlap_tol)
             t_metric += time.perf_counter() - t
             reg.add_structure(o, c - self._baseline_vector(a), shells, psi)
         times["projected kernels (Psi)"] = t_psi
-        times[f"{self.metric} metrics"] = t_metric
+        times[f"{self.loss_metric} metrics"] = t_metric
+        return reg
 
+    def _solve(self, reg, progress: bool, checkpoint, checkpoint_every: int, resume: bool, times: dict) -> None:
         t = time.perf_counter()
         solver = self.solver
         if solver == "auto":
@@ -247,18 +310,22 @@ class DensityModel:
             self.weights_ = scipy.linalg.cho_solve(scipy.linalg.cho_factor(h), reg.rhs())
             self.cg_iterations_ = 0
         else:
-            self.weights_ = self._conjugate_gradients(reg, progress)
+            cg = _Checkpoint(checkpoint, checkpoint_every, self._fingerprint(reg)) if checkpoint else None
+            self.weights_ = self._conjugate_gradients(reg, progress, cg, resume)
         times[f"solve ({solver})"] = time.perf_counter() - t
         self.solver_used_ = solver
         self.training_loss_ = float(reg.loss(self.weights_))
-        self.fit_report_ = {"n_train": int(len(idx)), "n_weights": int(self.n_weights_), "solver": solver,
-                            "cg_iterations": int(self.cg_iterations_), "times_s": times,
-                            "regression_memory_mb": reg.memory_bytes / 1e6,
-                            "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                            "training_loss": self.training_loss_}
-        self.train_indices_ = idx
-        self.dataset_path_ = str(Path(dataset.path).resolve())
-        return self
+
+    def _fingerprint(self, reg) -> str:
+        """SHA-256 of what defines the CG problem: the right-hand side (data, baselines, features,
+        loss metric), the Hessian applied to a fixed vector (metrics, kernels, regularisation) and the
+        weight layout. Two problems that share only their size differ here."""
+        probe = np.random.default_rng(12345).standard_normal(self.n_weights_)
+        h = hashlib.sha256()
+        for part in (reg.rhs(), reg.hessian_product(probe)):
+            h.update(np.round(part, 10).tobytes())  # rounding: the same problem built twice may differ in the last bits
+        h.update(json.dumps(sorted((list(k), list(v)) for k, v in self.layout_.items())).encode())
+        return h.hexdigest()
 
     def _n_sparse_for(self, z: int, available: int) -> int:
         from ase.data import chemical_symbols
@@ -320,8 +387,10 @@ class DensityModel:
     def _baseline_vector(self, atoms: Atoms) -> np.ndarray:
         return np.concatenate([self.baselines_[int(z)] for z in atoms.numbers])
 
-    def _conjugate_gradients(self, reg, progress: bool) -> np.ndarray:
-        """Block-Jacobi preconditioned CG on H w = b, with checkpoints and resume."""
+    def _conjugate_gradients(self, reg, progress: bool, checkpoint: Optional["_Checkpoint"],
+                             resume: bool) -> np.ndarray:
+        """Block-Jacobi preconditioned CG on H w = b; with ``resume``, restarted from a checkpoint's weights
+        (the residual b - H w is recomputed, never read from the file)."""
         from rhocast.progress import progress_bar
 
         starts, sizes = self._preconditioner_blocks()
@@ -336,16 +405,10 @@ class DensityModel:
         b = reg.rhs()
         b_norm = np.linalg.norm(b)
         loss0 = reg.loss(np.zeros_like(b))
-        state = self._load_checkpoint(b)
-        if state is None:
-            w = np.zeros_like(b)
-            r = b.copy()
-            z = precondition(r)
-            p = z.copy()
-            it = 0
-        else:
-            w, r, p, it = state
-            z = precondition(r)
+        w, it = (checkpoint.load() if resume else None) or (np.zeros_like(b), 0)
+        r = b - reg.hessian_product(w) if it else b.copy()
+        z = precondition(r)
+        p = z.copy()
         rz = r @ z
         bar = progress_bar(total=self.max_iter, initial=it, desc="CG", show=progress)
         while it < self.max_iter and np.linalg.norm(r) > self.cg_tol * b_norm:
@@ -361,9 +424,9 @@ class DensityModel:
             # L(w) = L(0) - (w.b + w.r) / 2 for the quadratic loss: no extra pass over the data.
             self.loss_history_.append(float(loss0 - 0.5 * (w @ b + w @ r)))
             bar.update()
-            bar.set_postfix(rel_residual=f"{np.linalg.norm(r) / b_norm:.2e}")
-            if self.checkpoint and it % self.checkpoint_every == 0:
-                self._save_checkpoint(w, r, p, it)
+            bar.set_postfix(rel_residual=f"{np.linalg.norm(r) / b_norm:.2e}", refresh=False)
+            if checkpoint and it % checkpoint.every == 0:
+                checkpoint.save(w, it)
         bar.close()
         self.cg_iterations_ = it
         if np.linalg.norm(r) > self.cg_tol * b_norm:
@@ -388,20 +451,6 @@ class DensityModel:
                 sizes.append(size)
             group = (z, lam)
         return starts, sizes
-
-    def _save_checkpoint(self, w, r, p, it) -> None:
-        tmp = f"{self.checkpoint}.tmp.npz"
-        np.savez(tmp, w=w, r=r, p=p, it=it, n_weights=self.n_weights_)
-        os.replace(tmp, self.checkpoint)
-
-    def _load_checkpoint(self, b):
-        if not self.checkpoint or not Path(self.checkpoint).exists():
-            return None
-        with np.load(self.checkpoint) as d:
-            if int(d["n_weights"]) != b.size:
-                raise ValueError(f"checkpoint {self.checkpoint} belongs to another problem "
-                                 f"({int(d['n_weights'])} weights, not {b.size})")
-            return d["w"].copy(), d["r"].copy(), d["p"].copy(), int(d["it"])
 
     # --- prediction -------------------------------------------------------------------------------
     def predict(self, atoms: Union[Atoms, Sequence[Atoms]]) -> Union[np.ndarray, list[np.ndarray]]:
@@ -441,7 +490,8 @@ class DensityModel:
             f["weights"] = self.weights_
             f["loss_history"] = np.asarray(self.loss_history_)
             f["train_indices"] = self.train_indices_
-            f.attrs["dataset_path"] = self.dataset_path_
+            f.attrs["dataset_name"] = self.dataset_name_
+            f.attrs["train_hashes"] = json.dumps(self.train_hashes_)
             for z in self.species_:
                 g = f.create_group(f"species/{z}")
                 g["baseline"] = self.baselines_[z]
@@ -457,7 +507,7 @@ class DensityModel:
         from rhocast.hdf5 import open_checked
 
         with open_checked(Path(path), FORMAT, FORMAT_VERSION, "model") as f:
-            model = cls(**json.loads(f.attrs["hyperparameters"]))
+            model = cls(**_current_names(json.loads(f.attrs["hyperparameters"])))
             model.auxbasis_ = AuxiliaryBasis.from_json(f.attrs["auxbasis"])
             model.descriptor_ = LambdaSoap.from_dict(json.loads(f.attrs["descriptor"]))
             model.reference_settings_ = json.loads(f.attrs["reference_settings"])
@@ -466,7 +516,9 @@ class DensityModel:
             model.weights_ = f["weights"][()]
             model.loss_history_ = list(f["loss_history"][()])
             model.train_indices_ = f["train_indices"][()]
-            model.dataset_path_ = str(f.attrs["dataset_path"])
+            # Files written before the training structures were named by content carry a path instead.
+            model.dataset_name_ = Path(str(f.attrs.get("dataset_name", f.attrs.get("dataset_path", "")))).name
+            model.train_hashes_ = json.loads(f.attrs.get("train_hashes", "[]"))
             model.baselines_, model.sparse_features_, model.projectors_ = {}, {}, {}
             for z in model.species_:
                 g = f[f"species/{z}"]
@@ -483,3 +535,34 @@ class DensityModel:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if k in ("n_sparse", "zeta", "metric",
                                                                                       "regularization", "cutoff"))
         return f"DensityModel({params})"
+
+
+def _current_names(params: dict) -> dict:
+    """Hyper-parameters of a file written by an earlier version, under today's names."""
+    params = {k: v for k, v in params.items() if k not in ("checkpoint", "checkpoint_every")}  # now fit() options
+    if "metric" in params:
+        params["loss_metric"] = params.pop("metric")
+    return params
+
+
+class _Checkpoint:
+    """CG weights and iteration count in an .npz file, tagged with the problem's fingerprint."""
+
+    def __init__(self, path: Union[str, Path], every: int, fingerprint: str):
+        self.path, self.every, self.fingerprint = Path(path), every, fingerprint
+
+    def save(self, w: np.ndarray, it: int) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        np.savez(tmp, w=w, it=it, fingerprint=self.fingerprint)
+        os.replace(tmp, self.path)
+
+    def load(self) -> Optional[tuple[np.ndarray, int]]:
+        """(weights, iteration) to resume from, None without a file; an error for another problem's."""
+        if not self.path.exists():
+            print(f"no checkpoint at {self.path}: CG starts from zero")
+            return None
+        with np.load(self.path) as d:
+            if "fingerprint" not in d or str(d["fingerprint"]) != self.fingerprint:
+                raise ValueError(f"checkpoint {self.path} belongs to another problem (other data, loss, "
+                                 "regularization or hyper-parameters): remove it or fit without resume")
+            return d["w"].copy(), int(d["it"])

@@ -20,15 +20,19 @@ def run(args: argparse.Namespace) -> int:
 
     from rhocast import plots
     from rhocast.dataset import Dataset
-    from rhocast.errors import density_errors
+    from rhocast.accuracy import density_errors
     from rhocast.pretrained_models import load_model
 
     model = load_model(args.model)
     ds = Dataset(args.references)
     idx = ds.indices()
-    if Path(args.references).resolve() == Path(model.dataset_path_).resolve():
-        idx = np.setdiff1d(idx, model.train_indices_)  # the model's own dataset: held-out structures only
-        print(f"{len(model.train_indices_)} training structures of this dataset are left out")
+    trained = set(model.train_hashes_)
+    held_out = np.array([i for i in idx if ds.info(int(i))["hash"] not in trained], dtype=int)
+    if len(held_out) < len(idx):  # structures the model was trained on say nothing about new ones
+        print(f"{len(idx) - len(held_out)} structures of {args.references} trained the model and are left out")
+        idx = held_out
+    if len(idx) == 0:
+        raise ValueError(f"every structure of {args.references} trained {args.model}: nothing is held out")
     err = density_errors(model, ds, idx, grid=args.grid_errors)
     floor = float(np.mean([ds.floor(int(i))["relative_l2"] for i in idx]))
     print(f"{args.model} on {args.references}:\n{err.table()}\n  fitting floor (L2)   : {floor:.4f} %")

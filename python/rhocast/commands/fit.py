@@ -6,11 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-HYPER = {  # flag -> (type, DensityModel parameter)
-    "cutoff": float, "max_radial": int, "max_angular": int, "atomic_width": float, "n_sparse": int, "zeta": float,
-    "regularization": float, "metric": str, "solver": str, "eigen_threshold": float, "n_features": int,
-    "cg_tol": float, "max_iter": int, "checkpoint": str, "seed": int,
-}
+from rhocast.model import PARAMETERS, DensityModel
+
+DEFAULTS = DensityModel().get_params()
+
+SPLIT = ("fractions", "split_seed", "train_sizes")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -26,15 +26,18 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--split-seed", type=int, help="seed of the split (default 0)")
     p.add_argument("--train-sizes", type=int, nargs="+",
                    help="fit on these numbers of training structures too, for a learning curve")
-    p.add_argument("--resume", action="store_true", help="resume CG from --checkpoint")
-    for name, typ in HYPER.items():
+    p.add_argument("--checkpoint", help="file for the CG state (run-time option, not a hyper-parameter)")
+    p.add_argument("--checkpoint-every", type=int, default=20, help="CG iterations between checkpoints (default 20)")
+    p.add_argument("--resume", action="store_true",
+                   help="restart CG from --checkpoint if it belongs to this problem (else an error)")
+    hyper = p.add_argument_group("hyper-parameters (rhocast.DensityModel; also TOML keys of --config)")
+    for name, (typ, text) in PARAMETERS.items():
+        default = DEFAULTS[name]
+        extra = dict(nargs="+") if name == "regularization" else {}
         if name == "regularization":
-            p.add_argument("--regularization", type=float, nargs="+", default=None,
-                           help="eta of the loss; several values: each is fitted and the one with the lowest "
-                                "validation error is kept (narrow data such as one molecule's distortions want "
-                                "~1e-8, diverse chemistry such as QM9 ~1e-3)")
-            continue
-        p.add_argument("--" + name.replace("_", "-"), type=typ, default=None)
+            text += "; several values: each is fitted and the one with the lowest validation error is kept"
+        hyper.add_argument("--" + name.replace("_", "-"), type=typ, default=None, **extra,
+                           help=f"{text} (default {default})")
     p.set_defaults(func=run)
     return p
 
@@ -46,13 +49,14 @@ def _settings(args) -> dict:
 
         with open(args.config, "rb") as f:
             cfg = tomllib.load(f)
-    for key in list(HYPER) + ["fractions", "split_seed", "train_sizes"]:
+    for key in list(PARAMETERS) + list(SPLIT):
         value = getattr(args, key)
         if value is not None:
             cfg[key] = value
-    unknown = set(cfg) - set(HYPER) - {"fractions", "split_seed", "train_sizes"}
+    unknown = set(cfg) - set(PARAMETERS) - set(SPLIT)
     if unknown:
-        raise ValueError(f"unknown settings {sorted(unknown)}")
+        raise ValueError(f"unknown settings {sorted(unknown)} in {args.config}: valid keys are "
+                         f"{', '.join(list(PARAMETERS) + list(SPLIT))}")
     return cfg
 
 
@@ -61,17 +65,17 @@ def run(args: argparse.Namespace) -> int:
 
     from rhocast import plots
     from rhocast.dataset import Dataset
-    from rhocast.errors import density_errors
-    from rhocast.model import DensityModel, check_params
+    from rhocast.accuracy import density_errors
+    from rhocast.model import check_params
 
     cfg = _settings(args)
-    if args.resume and not cfg.get("checkpoint"):
+    if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint")
-    params = {k: cfg[k] for k in HYPER if k in cfg}
+    params = {k: cfg[k] for k in PARAMETERS if k in cfg}
     etas = [float(v) for v in np.atleast_1d(params.pop("regularization", DensityModel().regularization))]
     for eta in etas:  # every flag is checked before any data is read
         check_params({**params, "regularization": eta})
-    if len(etas) > 1 and params.get("checkpoint"):
+    if len(etas) > 1 and args.checkpoint:
         raise ValueError("--checkpoint needs a single --regularization value")
     ds = Dataset(args.dataset)
     fractions = cfg.get("fractions", (0.8, 0.1, 0.1))
@@ -94,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"train size {n} exceeds the {len(train)} training structures")
     model, e, scan = None, None, []
     for eta in etas:
-        m = DensityModel(**params, regularization=eta).fit(ds, train)
+        m = DensityModel(**params, regularization=eta).fit(ds, train, checkpoint=args.checkpoint,
+                                                            checkpoint_every=args.checkpoint_every,
+                                                            resume=args.resume)
         err = density_errors(m, ds, val)
         scan.append((eta, err.relative_l2, err.baseline_relative))
         if len(etas) > 1:
@@ -106,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     curve = []
     order = np.random.default_rng(cfg.get("split_seed", 0)).permutation(train)
     for n in sorted(set(cfg.get("train_sizes", [])) - {len(train)}):
-        m = DensityModel(**{**params, "regularization": model.regularization, "checkpoint": None})
+        m = DensityModel(**{**params, "regularization": model.regularization})
         m.fit(ds, np.sort(order[:n]))
         err = density_errors(m, ds, val)
         curve.append((n, err.relative_l2, err.baseline_relative))

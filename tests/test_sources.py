@@ -4,7 +4,7 @@ import pytest
 from ase import units
 from ase.geometry import get_distances
 
-from rhocast import datasets
+from rhocast import sources
 
 R_OH, ANGLE = 0.9572, 104.52
 
@@ -19,7 +19,7 @@ def _check_rigid_waters(positions):
 
 @pytest.fixture(scope="module")
 def cells():
-    return datasets.liquid_water(2, n_molecules=8, seed=1, equilibration_ps=0.2, spacing_ps=0.1)
+    return sources.liquid_water(2, n_molecules=8, seed=1, equilibration_ps=0.2, spacing_ps=0.1)
 
 
 def test_liquid_water_cells(cells):
@@ -38,21 +38,21 @@ def test_liquid_water_cells(cells):
 
 
 def test_liquid_water_is_reproducible(cells):
-    again = datasets.liquid_water(1, n_molecules=8, seed=1, equilibration_ps=0.2, spacing_ps=0.1)
+    again = sources.liquid_water(1, n_molecules=8, seed=1, equilibration_ps=0.2, spacing_ps=0.1)
     np.testing.assert_allclose(again[0].positions, cells[0].positions)
 
 
 def test_water_clusters_hold_whole_molecules():
-    by_count = datasets.water_clusters(2, n_molecules=5, cell_molecules=8, seed=3, equilibration_ps=0.1)
+    by_count = sources.water_clusters(2, n_molecules=5, cell_molecules=8, seed=3, equilibration_ps=0.1)
     for c in by_count:
         assert not c.pbc.any() and len(c) == 15
         _check_rigid_waters(c.positions)
-    by_radius = datasets.water_clusters(1, n_molecules=None, radius=3.2, cell_molecules=8, seed=3,
+    by_radius = sources.water_clusters(1, n_molecules=None, radius=3.2, cell_molecules=8, seed=3,
                                         equilibration_ps=0.1)[0]
     _check_rigid_waters(by_radius.positions)
     # The cluster is exactly the molecules of its source cell whose O lies within 3.2 A (minimum image)
     # of one molecule's O: the same distances from some centre, none missing, none extra.
-    cell = datasets.liquid_water(1, n_molecules=8, seed=3, equilibration_ps=0.1)[0]
+    cell = sources.liquid_water(1, n_molecules=8, seed=3, equilibration_ps=0.1)[0]
     o_cell = cell.positions[::3]
     o = by_radius.positions[::3]
     found = []
@@ -66,15 +66,15 @@ def test_water_clusters_hold_whole_molecules():
                 found.append(got.size)
     assert found and found[0] == len(o), (found, len(o))
     with pytest.raises(ValueError, match="exactly one"):
-        datasets.water_clusters(1, n_molecules=None, radius=None)
+        sources.water_clusters(1, n_molecules=None, radius=None)
 
 
 def test_qm9_sampling():
     pytest.importorskip("qm9pack", reason="QM9 needs the optional qm9pack package")
-    a = datasets.qm9(4, seed=7)
-    b = datasets.qm9(4, seed=7)
+    a = sources.qm9(4, seed=7)
+    b = sources.qm9(4, seed=7)
     assert [m.info["qm9_index"] for m in a] == [m.info["qm9_index"] for m in b]
-    small = datasets.qm9(6, seed=2, max_heavy_atoms=3)
+    small = sources.qm9(6, seed=2, max_heavy_atoms=3)
     assert all(sum(s in "CNOF" for s in m.get_chemical_symbols()) <= 3 for m in small)
     for m in a + small:
         d = m.get_all_distances()
