@@ -64,6 +64,8 @@ def main() -> None:
     p.add_argument("--n-test", type=int, default=None, help="only the first N test molecules (smoke runs)")
     p.add_argument("--build-only", action="store_true")
     p.add_argument("-j", "--workers", type=int, default=1)
+    p.add_argument("--guess-model", default=None,
+                   help="start new references' SCFs from this model's density (the best model so far)")
     p.add_argument("--max-heavy-atoms", type=int, default=None,
                    help="small molecules only; with 6 the references are shared with scf_guess.py")
     p.add_argument("--n-sparse", type=int, default=1000)
@@ -75,8 +77,9 @@ def main() -> None:
     path = CACHE / ("qm9_train.h5" if args.max_heavy_atoms is None else f"qm9_guess_{args.max_heavy_atoms}.h5")
     print(f"references: {path}", flush=True)
     summary = compute_references(training_pool(args.n, args.max_heavy_atoms), path, n_workers=args.workers,
-                                 **SETTINGS)
+                                 guess_model=args.guess_model, **SETTINGS)
     print(summary)
+    print(reference_cost(Dataset(path)))
     if args.build_only:
         return
     if not TEST_SET.with_suffix(".h5").exists():
@@ -110,8 +113,23 @@ def main() -> None:
            f"500 features, zeta 2, overlap loss. Fitting floor of the test set {floor:.3f} % rel. L2.\n\n"
            + markdown_table(["train molecules", "eta", "test rel. L2 %", "test baseline-rel. %", "fit (s)",
                              "peak memory (GB)"], rows)
-           + "\n\n" + energy_report(energies)
+           + "\n\n" + reference_cost(pool) + "\n\n" + energy_report(energies)
            + "\n\n![learning curve](figures/qm9_learning_curve.png) ![energy errors](figures/qm9_energy_errors.png)")
+
+
+def reference_cost(pool: Dataset) -> str:
+    """SCF cycles and wall time of the pool's references by where their SCF started (minao, or the best
+    model of an earlier run through rhocast's SCF guess: prediction, Kohn-Sham and Newton steps included)."""
+    rows = []
+    for guess in ("minao", "model"):
+        idx = [i for i in pool.indices() if pool.info(int(i)).get("guess", "minao") == guess]
+        if idx:
+            cycles = [pool.info(int(i))["iterations"] for i in idx]
+            seconds = [pool.info(int(i))["wall_time"] for i in idx]
+            rows.append([guess, len(idx), float(np.mean(cycles)), float(np.mean(seconds))])
+    return "Reference SCFs by initial guess (machine shared with other work: compare cycles first):\n\n" + \
+        markdown_table(["SCF started from", "references", "mean SCF cycles", "mean wall time per reference (s)"],
+                       rows)
 
 
 def fit_with_validation(ds, train, validation, args):

@@ -212,3 +212,21 @@ def test_unknown_element_is_refused(water_dataset):
     model = DensityModel(**SMALL).fit(water_dataset, progress=False)
     with pytest.raises(ValueError, match="contains C, which the model has not seen"):
         model.predict(molecule("CH4"))
+
+
+def test_references_started_from_a_model(water_dataset, tmp_path):
+    """compute_references(guess_model=...) converges to the same references in fewer SCF cycles."""
+    from rhocast.dataset import Dataset
+
+    model_file = tmp_path / "guess.h5"
+    DensityModel(**SMALL).fit(water_dataset, progress=False).save(model_file)
+    new = _distorted_waters(3, 31)
+    rhocast.compute_references(new, tmp_path / "minao.h5", **REFS, conv_tol=1e-10)
+    rhocast.compute_references(new, tmp_path / "model.h5", **REFS, conv_tol=1e-10, guess_model=model_file)
+    minao, started = Dataset(tmp_path / "minao.h5"), Dataset(tmp_path / "model.h5")
+    for i in range(3):
+        assert started.info(i)["guess"] == "model" and minao.info(i)["guess"] == "minao"
+        assert abs(started.energies(i)["total"] - minao.energies(i)["total"]) < 1e-8
+        np.testing.assert_allclose(started.coefficients(i), minao.coefficients(i), atol=1e-5)
+    cycles = [[d.info(i)["iterations"] for i in range(3)] for d in (minao, started)]
+    assert sum(cycles[1]) < sum(cycles[0]), cycles

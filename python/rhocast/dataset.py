@@ -6,7 +6,8 @@ Layout (format ``rhocast-references``, version 1; lengths in Angstrom, energies 
                                    pyscf_version, libxc_version
     /structures/<NNNNNN>    one group per finished structure, NNNNNN = index in the input
         attrs: hash, formula, charge, spin (2S), converged, reason ('' when converged),
-               iterations, wall_time (s), n_electrons
+               iterations, wall_time (s), n_electrons, guess ('minao' or 'model': where the SCF started;
+               absent in files written before it was recorded)
         numbers (n,) int, positions (n, 3), cell (3, 3), pbc (3,) bool
         coefficients (n_coef,)  canonical order (rhocast.basis); attr metric
         energies/   attrs total, kinetic, electron_nuclear, hartree, xc, nuclear_repulsion
@@ -82,7 +83,7 @@ def append_structure(path: Union[str, Path], index: int, record: dict) -> None:
     with h5py.File(tmp, "a") as f:
         g = f["structures"].create_group(_group_name(index))
         a: Atoms = record["atoms"]
-        for k in ("hash", "charge", "spin", "converged", "reason", "iterations", "wall_time", "n_electrons"):
+        for k in ("hash", "charge", "spin", "converged", "reason", "iterations", "wall_time", "n_electrons", "guess"):
             g.attrs[k] = record[k]
         g.attrs["formula"] = a.get_chemical_formula()
         g["numbers"] = a.numbers

@@ -5,6 +5,7 @@ file (see :mod:`rhocast.dataset`), and a rerun of the same command skips what is
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -93,18 +94,28 @@ def make_scf(atoms, settings: ReferenceSettings):
     return mf
 
 
-def run_scf(atoms, settings: ReferenceSettings):
+def run_scf(atoms, settings: ReferenceSettings, guess_model=None):
     """Converged (or not) PySCF RKS/UKS of a molecule or Gamma-point RKS of a cell; returns the
-    mean-field object and its cycle count."""
+    mean-field object and its cycle count.
+
+    ``guess_model`` (a fitted :class:`rhocast.DensityModel`, molecules only): the SCF starts from
+    :func:`rhocast.scf_guess.scf_guess` of its prediction instead of PySCF's minao guess. The converged
+    state is the same; only the number of cycles changes.
+    """
     if atoms.pbc.any():
         from rhocast.pbc.references import make_scf as make_cell_scf
 
         mf = make_cell_scf(atoms, settings)
     else:
         mf = make_scf(atoms, settings)
+    dm0 = None
+    if guess_model is not None:
+        from rhocast.scf_guess import scf_guess
+
+        dm0 = scf_guess(mf, guess_model)
     cycles = []
     mf.callback = lambda env: cycles.append(env["cycle"])
-    mf.kernel()
+    mf.kernel(dm0=dm0)
     return mf, len(cycles)
 
 
@@ -150,14 +161,17 @@ def fitting_floor(mf, auxmol, coefficients: np.ndarray, block: int = 4000) -> di
             "n_electrons_fit": float(function_integrals(auxmol) @ coefficients)}
 
 
-def reference_record(atoms, settings: ReferenceSettings) -> dict:
-    """Everything stored for one structure: SCF, fit, floor (settings must be resolved)."""
+def reference_record(atoms, settings: ReferenceSettings, guess_model=None) -> dict:
+    """Everything stored for one structure: SCF, fit, floor (settings must be resolved); the SCF starts
+    from ``guess_model``'s density where given (molecules of its elements), else from minao."""
     if atoms.pbc.any():
         from rhocast.pbc.references import reference_record as cell_record
 
         return cell_record(atoms, settings)
     t0 = time.perf_counter()
-    mf, iterations = run_scf(atoms, settings)
+    if guess_model is not None and not set(atoms.numbers.tolist()) <= set(guess_model.species_):
+        guess_model = None  # an element the model has not seen: PySCF's own guess
+    mf, iterations = run_scf(atoms, settings, guess_model)
     from rhocast.basis import AuxiliaryBasis
 
     auxmol = AuxiliaryBasis(settings.auxbasis, set(atoms.numbers)).make_auxmol(mf.mol)
@@ -166,8 +180,10 @@ def reference_record(atoms, settings: ReferenceSettings) -> dict:
     n_el = mf.mol.nelectron
     c = fit_density(mf.mol, auxmol, dm_total, settings.metric,
                     n_electrons=n_el if settings.constrain_electrons else None)
-    return stored_record(atoms, mf, iterations, settings, c, energy_components(mf), fitting_floor(mf, auxmol, c),
-                         time.perf_counter() - t0)
+    record = stored_record(atoms, mf, iterations, settings, c, energy_components(mf), fitting_floor(mf, auxmol, c),
+                           time.perf_counter() - t0)
+    record["guess"] = "minao" if guess_model is None else "model"
+    return record
 
 
 def stored_record(atoms, mf, iterations: int, settings: ReferenceSettings, coefficients: np.ndarray,
@@ -179,7 +195,7 @@ def stored_record(atoms, mf, iterations: int, settings: ReferenceSettings, coeff
             "reason": "" if mf.converged else f"SCF not converged in {settings.max_cycle} cycles",
             "iterations": iterations, "n_electrons": mf.mol.nelectron,  # mf.mol is the cell for cells
             "coefficients": coefficients, "metric": settings.metric, "energies": energies, "floor": floor,
-            "wall_time": wall_time}
+            "wall_time": wall_time, "guess": "minao"}
 
 
 def _worker_init(threads: int) -> None:
@@ -188,11 +204,20 @@ def _worker_init(threads: int) -> None:
     lib.num_threads(threads)
 
 
+@functools.lru_cache(maxsize=1)
+def _load_guess_model(path: Optional[str]):
+    if path is None:
+        return None
+    from rhocast.pretrained_models import load_model
+
+    return load_model(path)
+
+
 def _worker(task):
     """(index, record, error, traceback) of one structure; a failure is reported, the others go on."""
-    index, atoms, settings = task
+    index, atoms, settings, guess_model = task
     try:
-        return index, reference_record(atoms, settings), None, None
+        return index, reference_record(atoms, settings, _load_guess_model(guess_model)), None, None
     except Exception as err:  # noqa: BLE001 - any failure of one SCF must not stop the run
         import traceback
 
@@ -242,7 +267,7 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
                        density_fit_scf: bool = False, constrain_electrons: bool = False,
                        pseudo: Optional[str] = None, ke_cutoff: Optional[float] = None,
                        pbc_scheme: Optional[str] = None, n_workers: int = 1,
-                       progress: bool = True) -> ReferenceSummary:
+                       guess_model: Optional[Union[str, Path]] = None, progress: bool = True) -> ReferenceSummary:
     """Compute DFT references for ``structures`` and store them in the HDF5 file ``output``.
 
     Resumable: structures already in ``output`` (same position, same geometry) are skipped; a file
@@ -250,7 +275,10 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
     returned summary and nothing is written for them; non-converged SCFs are stored and flagged.
     ``n_workers`` processes share the cores (threads per worker = cores // workers). Periodic cells
     (``pbc`` all True) go through :mod:`rhocast.pbc`; ``pseudo``, ``ke_cutoff`` and ``pbc_scheme`` apply
-    to them only. Unset settings take the defaults of :class:`ReferenceSettings`.
+    to them only. Unset settings take the defaults of :class:`ReferenceSettings`. ``guess_model`` (a
+    model file or shipped model name) starts each molecule's SCF from that model's predicted density
+    (:func:`rhocast.scf_guess.scf_guess`): fewer SCF cycles, the same converged references; structures
+    with elements it has not seen start from minao. Each stored structure records its guess.
     """
     from rhocast.progress import progress_bar
 
@@ -261,8 +289,9 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
     for i, a in enumerate(atoms_list):
         if a.pbc.any() and not a.pbc.all():
             raise ValueError(f"{describe(a, i)} is periodic in some directions only: 3D cells or molecules")
+    periodic_input = periodic.pop()
     settings = ReferenceSettings(xc, basis, auxbasis, metric, grid_level, conv_tol, max_cycle, density_fit_scf,
-                                 constrain_electrons, pseudo, ke_cutoff, pbc_scheme).resolved(periodic.pop())
+                                 constrain_electrons, pseudo, ke_cutoff, pbc_scheme).resolved(periodic_input)
     symbols = {s for a in atoms_list for s in a.get_chemical_symbols()}
     check_basis_name(settings.basis, symbols)
     if not settings.auxbasis.startswith("etb:"):
@@ -304,7 +333,12 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
                 summary.not_converged.append(index)
         bar.update()
 
-    tasks = [(i, atoms_list[i], settings) for i in pending]
+    if guess_model is not None:
+        if periodic_input:
+            raise ValueError("guess_model starts molecular SCFs only; cells start from PySCF's guess")
+        _load_guess_model(str(guess_model))  # a missing or bad model file fails here, before any SCF
+        guess_model = str(guess_model)
+    tasks = [(i, atoms_list[i], settings, guess_model) for i in pending]
     n_workers = max(1, min(n_workers, len(pending)))
     try:
         if n_workers == 1:

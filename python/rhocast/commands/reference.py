@@ -36,6 +36,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--spin", type=int, default=None,
                    help="2S, the number of unpaired electrons, of every structure (default: "
                         "atoms.info['spin'] of each, else 0)")
+    p.add_argument("--guess-model", default=None,
+                   help="start each molecule's SCF from this model's predicted density (a model file or the "
+                        "name of a shipped model): fewer SCF cycles, the same references (default: minao)")
     p.add_argument("-j", "--workers", type=int, default=1, help="worker processes (default: 1)")
     p.set_defaults(func=run)
     return p
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         structures, args.output, xc=args.xc, basis=args.basis, auxbasis=args.auxbasis, metric=args.metric,
         grid_level=args.grid_level, conv_tol=args.conv_tol, max_cycle=args.max_cycle,
         density_fit_scf=args.density_fit, constrain_electrons=args.constrain_electrons, pseudo=args.pseudo,
-        ke_cutoff=args.ke_cutoff, pbc_scheme=args.pbc_scheme, n_workers=args.workers)
+        ke_cutoff=args.ke_cutoff, pbc_scheme=args.pbc_scheme, n_workers=args.workers,
+        guess_model=args.guess_model)
     print(summary)
     return 1 if summary.failed else 0
