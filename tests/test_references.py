@@ -86,7 +86,7 @@ def test_larger_auxiliary_basis_has_smaller_floor(tmp_path):
 def test_resume_recomputes_nothing(tmp_path, monkeypatch):
     calls = []
     real = references.run_scf
-    monkeypatch.setattr(references, "run_scf", lambda a, s: calls.append(1) or real(a, s))
+    monkeypatch.setattr(references, "run_scf", lambda *args: calls.append(1) or real(*args))
     mols = [_water(0.01 * k) for k in range(4)]
     rhocast.compute_references(mols[:2], tmp_path / "r.h5", **FAST)  # "interrupted" after two
     assert len(calls) == 2

@@ -294,8 +294,7 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
                                  constrain_electrons, pseudo, ke_cutoff, pbc_scheme).resolved(periodic_input)
     symbols = {s for a in atoms_list for s in a.get_chemical_symbols()}
     check_basis_name(settings.basis, symbols)
-    if not settings.auxbasis.startswith("etb:"):
-        check_basis_name(settings.auxbasis, symbols, "auxiliary")
+    check_basis_name(settings.auxbasis, symbols, "auxiliary")
     output = Path(output)
     done = store.open_for_append(output, settings.as_dict())
     summary = ReferenceSummary(str(output), len(atoms_list))

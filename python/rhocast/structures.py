@@ -151,11 +151,19 @@ def _closest_pair(atoms: Atoms) -> float:
     return float(d[:, 1].min())
 
 
-def check_basis_name(name: str, symbols: Iterable[str], kind: str = "orbital") -> None:
+def check_basis_name(name, symbols: Iterable[str], kind: str = "orbital") -> None:
     """Raise ValueError when PySCF knows basis ``name`` for none of ``symbols``: a misspelt name, not a
-    missing element (that is reported per structure, naming the element)."""
+    missing element (that is reported per structure, naming the element). A dict (element -> name or
+    explicit shells) has each of its names checked for its element."""
     from pyscf import gto
 
+    if isinstance(name, dict):
+        for element, spec in name.items():
+            if isinstance(spec, str):
+                check_basis_name(spec, [element], kind)
+        return
+    if name.startswith("etb:"):  # an even-tempered basis derived from the orbital basis named after it
+        return check_basis_name(name[4:], symbols, "orbital")
     symbols = sorted(set(symbols))
     for s in symbols:
         try:
