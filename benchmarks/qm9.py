@@ -163,7 +163,7 @@ def test_set_energies(model, test, indices) -> dict:
         a = test.atoms(int(i))
         t = time.perf_counter()
         c = model.predict(a)
-        r = kohn_sham_step(a, c, **step_options(test.settings))
+        r = kohn_sham_step(a, c, **step_options(model.reference_settings_, test.settings))
         out["seconds"].append(time.perf_counter() - t)
         ref = test.energies(int(i))["total"]
         mf = make_scf(a, settings)

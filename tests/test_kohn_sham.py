@@ -168,3 +168,14 @@ def test_grid_memory_stays_bounded_on_a_12_water_cluster():
     # measured: 44 MB at a 50 MB budget, 951 MB at 1000 MB (12 waters, grid level 0)
     assert added[0] < min(2 * 50.0, unblocked_mb / 4), (added, unblocked_mb)
     assert added[0] < added[1] / 4, added  # the block size follows the budget
+
+
+def test_step_options_follow_the_references_compared_with():
+    """Energies compared with references run on the references' grid; another method is an error."""
+    from rhocast.kohn_sham import step_options
+
+    model = {"basis": "def2-svp", "auxbasis": "def2-universal-jkfit", "xc": "pbe", "grid_level": 1, "metric": "coulomb"}
+    assert step_options(model) == {k: model[k] for k in ("basis", "auxbasis", "xc", "grid_level")}
+    assert step_options(model, {**model, "grid_level": 3})["grid_level"] == 3
+    with pytest.raises(ValueError, match="xc 'b3lyp' \\(model: 'pbe'\\)"):
+        step_options(model, {**model, "xc": "b3lyp"})

@@ -122,9 +122,23 @@ def input_density(atoms: Atoms, system, auxbasis, coefficients: np.ndarray, reno
 STEP_OPTIONS = ("basis", "auxbasis", "xc", "grid_level", "pseudo", "ke_cutoff")
 
 
-def step_options(settings: dict) -> dict:
-    """The keyword arguments of :func:`kohn_sham_step` found in a dataset's or model's ``settings``."""
-    return {k: settings[k] for k in STEP_OPTIONS if settings.get(k) is not None}
+def step_options(settings: dict, reference: Optional[dict] = None) -> dict:
+    """The keyword arguments of :func:`kohn_sham_step` found in a dataset's or model's ``settings``.
+
+    ``reference``: the settings of the references the energies will be compared with. The step then
+    runs on their grid (grid level, plane-wave cutoff: a comparison at another grid measures the grid,
+    not the density), and a different method (orbital or auxiliary basis, functional, pseudopotential)
+    is an error that names it.
+    """
+    options = {k: settings[k] for k in STEP_OPTIONS if settings.get(k) is not None}
+    if reference is None:
+        return options
+    theirs = {k: reference[k] for k in STEP_OPTIONS if reference.get(k) is not None}
+    differ = [k for k in ("basis", "auxbasis", "xc", "pseudo") if options.get(k) != theirs.get(k)]
+    if differ:
+        raise ValueError("the references were computed with another method: "
+                         + ", ".join(f"{k} {theirs.get(k)!r} (model: {options.get(k)!r})" for k in differ))
+    return {**options, **{k: theirs[k] for k in ("grid_level", "ke_cutoff") if k in theirs}}
 
 
 def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[str] = None,

@@ -47,13 +47,17 @@ def run(args: argparse.Namespace) -> int:
     settings = model.reference_settings_
     structures = _structures(args.structures)
     ref = Dataset(args.reference) if args.reference else None
+    options = step_options(settings, ref.settings if ref is not None else None)
     if ref is not None:
         _check_same_structures(structures, ref, args.structures, args.reference)
+        if options.get("grid_level") != settings.get("grid_level"):
+            print(f"grid level {options['grid_level']}, that of {args.reference} (the model's training data "
+                  f"used {settings.get('grid_level')})")
     results, trust = [], []
     for a in progress_bar(structures, desc="Kohn-Sham steps", unit="structure"):
         c = model.predict(a)
         trust.append(structure_indicators(model, a, c))
-        results.append(kohn_sham_step(a, c, **step_options(settings)))
+        results.append(kohn_sham_step(a, c, **options))
     out = Path(args.output)
     tmp = out.with_name(out.name + ".tmp")
     with h5py.File(tmp, "w") as f:
