@@ -27,11 +27,11 @@ def test_electron_count(fitted):
 def test_dipole_matches_scf_and_is_origin_independent(fitted):
     a, ref, mf, basis = fitted
     scf = mf.dip_moment(unit="AU", verbose=0)
-    mu = dipole_moment(a, ref["coefficients"], basis, renormalise=True)
+    mu = dipole_moment(a, ref["coefficients"], basis, renormalize=True)
     assert np.abs(mu - scf).max() < 5e-3  # e Bohr; measured ~1e-3 for a Coulomb fit
     moved = a.copy()
     moved.positions += [5.0, -3.0, 2.0]
-    np.testing.assert_allclose(dipole_moment(moved, ref["coefficients"], basis, renormalise=True), mu, atol=1e-10)
+    np.testing.assert_allclose(dipole_moment(moved, ref["coefficients"], basis, renormalize=True), mu, atol=1e-10)
     assert abs(np.linalg.norm(mu) * DEBYE - np.linalg.norm(scf) * DEBYE) < 0.02
 
 

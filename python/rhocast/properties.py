@@ -17,8 +17,10 @@ from rhocast.basis import AuxiliaryBasis
 DEBYE = 2.541746473  # Debye per atomic unit of dipole (e Bohr)
 
 
-def _moments(basis: AuxiliaryBasis, numbers) -> tuple[np.ndarray, np.ndarray]:
-    """q (integral of each function) and m (3, n_coef) (integral of r - R_atom times each function)."""
+def function_moments(basis: AuxiliaryBasis, numbers) -> tuple[np.ndarray, np.ndarray]:
+    """q (n_coef,), the integral of each function, and m (3, n_coef), the integral of (r - R_atom) times
+    each function (canonical order, Bohr). ``rhocast.density_fitting.function_integrals`` is q for an
+    auxmol in PySCF's own basis representation (the reference fit has no AuxiliaryBasis)."""
     q, m = [], []
     for z in numbers:
         for shell in basis.shells[int(z)]:
@@ -38,7 +40,7 @@ def _moments(basis: AuxiliaryBasis, numbers) -> tuple[np.ndarray, np.ndarray]:
 
 def electron_count(coefficients: np.ndarray, basis: AuxiliaryBasis, numbers) -> float:
     """Integral of the density."""
-    return float(_moments(basis, numbers)[0] @ coefficients)
+    return float(function_moments(basis, numbers)[0] @ coefficients)
 
 
 def with_electron_count(coefficients: np.ndarray, basis: AuxiliaryBasis, atoms: Atoms,
@@ -58,30 +60,22 @@ def with_electron_count(coefficients: np.ndarray, basis: AuxiliaryBasis, atoms: 
         from rhocast.sparse import to_scipy
 
         solve_overlap = scipy.sparse.linalg.splu(to_scipy(overlap_matrix(atoms, basis)).tocsc()).solve
-    q, _ = _moments(basis, atoms.numbers)
+    q, _ = function_moments(basis, atoms.numbers)
     return constrain_count(np.asarray(coefficients, dtype=float), q, solve_overlap, n_electrons)
 
 
-def renormalised(coefficients: np.ndarray, basis: AuxiliaryBasis, numbers, n_electrons: float) -> np.ndarray:
-    """Coefficients with the s functions scaled so that the density integrates to ``n_electrons``."""
-    q, _ = _moments(basis, numbers)
-    c = np.array(coefficients, dtype=float)
-    s_functions = q != 0
-    c[s_functions] *= n_electrons / (q @ c)
-    return c
-
-
 def dipole_moment(atoms: Atoms, coefficients: np.ndarray, basis: AuxiliaryBasis,
-                  renormalise: bool = False) -> np.ndarray:
+                  renormalize: bool = False) -> np.ndarray:
     """Dipole moment (e Bohr) of nuclei plus the (negative) electron density, about the origin.
 
-    With ``renormalise`` the s coefficients are first scaled to the exact electron count
-    (sum Z - charge), which makes the result independent of the origin for a neutral molecule.
+    With ``renormalize`` the density is first corrected to the exact electron count (sum Z - charge)
+    by :func:`with_electron_count`, which makes the result independent of the origin.
     """
     numbers = atoms.numbers
-    n_el = float(numbers.sum() - atoms.info.get("charge", 0))
-    c = renormalised(coefficients, basis, numbers, n_el) if renormalise else np.asarray(coefficients)
-    q, m = _moments(basis, numbers)
+    c = np.asarray(coefficients, dtype=float)
+    if renormalize:
+        c = with_electron_count(c, basis, atoms, float(numbers.sum() - atoms.info.get("charge", 0)))
+    q, m = function_moments(basis, numbers)
     centres = np.repeat(atoms.positions / Bohr, np.diff(basis.offsets(numbers)), axis=0)
     electronic = (centres.T * q) @ c + m @ c
     return numbers @ (atoms.positions / Bohr) - electronic
