@@ -154,11 +154,11 @@ def test_set_energies(model, test, indices) -> dict:
     a single diagonalisation: labelled so), with the trust indicators and the nitrogen count of each."""
     from rhocast.references import ReferenceSettings, make_scf
     from rhocast.scf_guess import guess_from_density
-    from rhocast.uncertainty import structure_indicators
+    from rhocast.uncertainty import step_energy_change, structure_indicators
 
     settings = ReferenceSettings(**SETTINGS).resolved()
     out = {k: [] for k in ("one KS step", "Harris-Foulkes", "after Newton step", "novelty", "count error",
-                           "nitrogens", "seconds")}
+                           "step energy change", "nitrogens", "seconds")}
     for i in indices:
         a = test.atoms(int(i))
         t = time.perf_counter()
@@ -174,6 +174,7 @@ def test_set_energies(model, test, indices) -> dict:
         trust = structure_indicators(model, a, c)
         out["novelty"].append(trust.max_novelty)
         out["count error"].append(abs(trust.electron_count_error))
+        out["step energy change"].append(step_energy_change(r) * HARTREE_KCAL_MOL)
         out["nitrogens"].append(int((a.numbers == 7).sum()))
     return {k: np.array(v) for k, v in out.items()}
 
@@ -194,7 +195,7 @@ def energy_report(e: dict) -> str:
                              for n in sorted(set(e["nitrogens"].tolist()))])
     bad = np.abs(e["one KS step"]) > 1
     trust_rows = []
-    for name in ("novelty", "count error"):
+    for name in ("novelty", "count error", "step energy change"):
         rho = spearmanr(e[name], np.abs(e["one KS step"])).statistic
         threshold = np.quantile(e[name], 0.9)  # flags at most 10 % of the molecules
         flagged = e[name] > threshold

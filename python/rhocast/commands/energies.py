@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from rhocast.dataset import Dataset
     from rhocast.kohn_sham import kohn_sham_step, step_options
     from rhocast.pretrained_models import load_model
-    from rhocast.uncertainty import structure_indicators
+    from rhocast.uncertainty import step_energy_change, structure_indicators
     from rhocast.units import HARTREE_KCAL_MOL, HARTREE_MEV
 
     model = load_model(args.model)
@@ -70,10 +70,15 @@ def run(args: argparse.Namespace) -> int:
             g.attrs["harris_foulkes"] = r.harris_foulkes
             g.attrs["band_energy"] = r.band_energy
             g.attrs["max_novelty"], g.attrs["electron_count_error"] = t.max_novelty, t.electron_count_error
+            g.attrs["step_energy_change"] = step_energy_change(r)  # Hartree
     os.replace(tmp, out)
     print(f"{len(results)} structures -> {out} (energies in Hartree)")
     worst = int(np.argmax([t.max_novelty for t in trust]))
     print(f"least like the training data: structure {worst}, {trust[worst].describe(structures[worst])}")
+    change = np.array([step_energy_change(r) for r in results]) * HARTREE_KCAL_MOL
+    k = int(np.argmax(change))
+    print(f"least self-consistent: structure {k}, |E(output density) - E(Harris-Foulkes)| = {change[k]:.2f} kcal/mol "
+          f"(median {np.median(change):.2f}; large values go with large energy errors)")
     if ref is None:
         return 0
     keys = ("total", "kinetic", "electron_nuclear", "hartree", "xc")
