@@ -230,3 +230,27 @@ def test_references_started_from_a_model(water_dataset, tmp_path):
         np.testing.assert_allclose(started.coefficients(i), minao.coefficients(i), atol=1e-5)
     cycles = [[d.info(i)["iterations"] for i in range(3)] for d in (minao, started)]
     assert sum(cycles[1]) < sum(cycles[0]), cycles
+
+
+def test_feature_selection_sample_is_bounded(water_dataset, monkeypatch):
+    """The columns are chosen on at most feature_sample atoms, split evenly over the species."""
+    from rhocast.descriptors import LambdaSoap
+    from rhocast.model import feature_sample
+
+    waters = _distorted_waters(30, 3)  # 30 O, 60 H
+    counts = lambda subsets: [sum(int(waters[s].numbers[i] == z) for s, sub in enumerate(subsets) for i in sub)
+                              for z in (8, 1)]
+    assert counts(feature_sample(waters, 40, seed=0)) == [20, 20]
+    assert counts(feature_sample(waters, 70, seed=0)) == [30, 40]  # O has only 30: H takes the rest
+    assert counts(feature_sample(waters, 1000, seed=0)) == [30, 60]
+    seen = []
+    compute = LambdaSoap.compute
+
+    def counting(self, atoms, atoms_subset=None):
+        if self.selected_ is None:  # the selection's own pass: every feature column
+            seen.append(sum(len(a) for a in atoms) if atoms_subset is None else sum(map(len, atoms_subset)))
+        return compute(self, atoms, atoms_subset)
+
+    monkeypatch.setattr(LambdaSoap, "compute", counting)
+    DensityModel(**SMALL, n_features=20, feature_sample=12).fit(water_dataset, progress=False)
+    assert seen == [12]

@@ -85,14 +85,19 @@ class LambdaSoap:
             feats = {lam: np.ascontiguousarray(f[:, :, self.selected_[lam]]) for lam, f in feats.items()}
         return dict(feats)
 
-    def select_features(self, structures: Sequence[Atoms], n_features: int) -> "LambdaSoap":
-        """Keep ``n_features`` columns per lambda, chosen by farthest-point sampling on ``structures``.
+    def select_features(self, structures: Sequence[Atoms], n_features: int,
+                        atoms_subset: Optional[Sequence[Sequence[int]]] = None) -> "LambdaSoap":
+        """Keep ``n_features`` columns per lambda, chosen by farthest-point sampling over the atoms of
+        ``structures`` (only those of ``atoms_subset``, one index list per structure, if given).
 
         Deterministic: FPS starts from the column of largest norm. Features are normalised over all
         columns before the selection (METHOD.md section 9).
         """
         self.selected_ = None
-        feats = self.compute(list(structures))
+        if atoms_subset is not None:
+            keep = [k for k, s in enumerate(atoms_subset) if len(s)]
+            structures, atoms_subset = [structures[k] for k in keep], [atoms_subset[k] for k in keep]
+        feats = self.compute(list(structures), atoms_subset)
         selected = {}
         for lam, f in feats.items():
             columns = f.reshape(-1, f.shape[2]).T  # (n_features, n_atoms * (2 lambda + 1))
