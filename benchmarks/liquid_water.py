@@ -83,7 +83,7 @@ def main() -> None:
     cells8 = sources.liquid_water(args.n8, n_molecules=8, seed=8)
     cells32 = sources.liquid_water(args.n32, n_molecules=32, seed=32) if args.n32 else []
     schemes = compare_schemes(cells8[0], CACHE / "liquid_water_schemes_3cycles.json")
-    paths = {8: CACHE / "liquid_water_8.h5", 32: CACHE / "liquid_water_32.h5"}
+    paths = {8: CACHE / "liquid_water_8", 32: CACHE / "liquid_water_32"}
     sets = {}
     for n, cells in ((8, cells8), (32, cells32)):
         if cells:

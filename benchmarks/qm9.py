@@ -74,8 +74,12 @@ def main() -> None:
     args = p.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     FIGURES.mkdir(exist_ok=True)
-    path = CACHE / ("qm9_train.h5" if args.max_heavy_atoms is None else f"qm9_guess_{args.max_heavy_atoms}.h5")
+    path = CACHE / ("qm9_train" if args.max_heavy_atoms is None else f"qm9_guess_{args.max_heavy_atoms}")
     print(f"references: {path}", flush=True)
+    if path.with_suffix(".h5").is_file() and not path.exists():  # a cache written by the version-1 layout
+        from rhocast.dataset import convert
+
+        convert(path.with_suffix(".h5"), path)
     summary = compute_references(training_pool(args.n, args.max_heavy_atoms), path, n_workers=args.workers,
                                  guess_model=args.guess_model, **SETTINGS)
     print(summary)

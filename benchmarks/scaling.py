@@ -30,7 +30,7 @@ def main() -> None:
     p.add_argument("--scf-up-to", type=int, default=32, help="largest cluster (molecules) to run PySCF on")
     args = p.parse_args()
     CACHE.mkdir(exist_ok=True)
-    path = CACHE / "scaling_monomers.h5"
+    path = CACHE / "scaling_monomers"
     compute_references(distorted_waters(40, seed=0), path, progress=False, **SETTINGS)
     model = DensityModel(**MODEL).fit(Dataset(path), progress=False)
     cell = sources.liquid_water(1, n_molecules=32, seed=0, equilibration_ps=0.5)[0]

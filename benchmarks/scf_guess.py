@@ -86,7 +86,7 @@ def main() -> None:
     args = p.parse_args()
     CACHE.mkdir(exist_ok=True)
     molecules = sources.qm9(args.n_train + args.n_test, seed=0, max_heavy_atoms=args.max_heavy_atoms)
-    path = CACHE / f"qm9_guess_{args.max_heavy_atoms}.h5"
+    path = CACHE / f"qm9_guess_{args.max_heavy_atoms}"
     print(compute_references(molecules, path, **SETTINGS))
     ds = Dataset(path)
     idx = ds.indices()

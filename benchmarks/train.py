@@ -43,7 +43,7 @@ def main() -> None:
         qm9_benchmark(args)
         return
     monomers = read_structures(SHARED / "water_monomers_1k.xyz")[: args.n_monomers]
-    mon_path, dim_path = CACHE / f"monomers_{args.n_monomers}.h5", CACHE / "dimers_10.h5"
+    mon_path, dim_path = CACHE / f"monomers_{args.n_monomers}", CACHE / "dimers_10"
     print(compute_references(monomers, mon_path, n_workers=args.workers, **SETTINGS))
     print(compute_references(SHARED / "water_dimers_10.xyz", dim_path, n_workers=args.workers, **SETTINGS))
     mon, dim = Dataset(mon_path), Dataset(dim_path)
@@ -109,7 +109,7 @@ def qm9_benchmark(args) -> None:
     from rhocast import sources
 
     n_val = 40
-    path = CACHE / "qm9_guess_6.h5"
+    path = CACHE / "qm9_guess_6"
     print(compute_references(sources.qm9(args.qm9 + n_val, seed=0, max_heavy_atoms=6), path,
                              n_workers=args.workers, xc="pbe", basis="def2-svp", auxbasis="def2-universal-jkfit",
                              grid_level=1, conv_tol=1e-7))

@@ -38,7 +38,7 @@ def main() -> None:
     CACHE.mkdir(exist_ok=True)
     FIGURES.mkdir(exist_ok=True)
     n_mon = max(args.sizes)
-    mon_path, dim_path = CACHE / f"monomers_{n_mon}.h5", CACHE / "dimers_10.h5"
+    mon_path, dim_path = CACHE / f"monomers_{n_mon}", CACHE / "dimers_10"
     t = time.perf_counter()
     print(compute_references(read_structures(SHARED / "water_monomers_1k.xyz")[:n_mon], mon_path,
                              n_workers=args.workers, **SETTINGS))

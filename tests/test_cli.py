@@ -74,7 +74,7 @@ def test_fit_predict_evaluate_energies(monomers, held_out, tmp_path):
     # Training structures are recognised by content, not by the dataset's path: a moved copy is the same data.
     import shutil
 
-    moved = shutil.copy(monomers, tmp_path / "moved.h5")
+    moved = shutil.copytree(monomers, tmp_path / "moved")
     n_left_out = out.split(" structures of")[0].split()[-1]
     assert f"{n_left_out} structures of {moved} trained the model" in _run("evaluate", str(model), str(moved))
     # Energies of monomers the model has never seen (the 5 held out of the 45-structure dataset).

@@ -10,5 +10,5 @@ def test_demo_pipeline(tmp_path):
     assert r["relative_l2"] < r["floor_relative_l2"]  # the model error is far below the fitting floor here
     assert r["energy_mae_ks_mev_atom"] < 5.0
     assert r["scf_cycles_model"] < r["scf_cycles_minao"]
-    for name in ("learning_curve.png", "parity.png", "density_error_slice.png", "model.h5", "references.h5"):
+    for name in ("learning_curve.png", "parity.png", "density_error_slice.png", "model.h5", "references"):
         assert (tmp_path / "demo" / name).stat().st_size > 0

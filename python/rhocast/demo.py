@@ -33,10 +33,10 @@ def run_demo(folder: str = "rhocast-demo", n_structures: int = 48, n_test: int =
     timings = {}
     t = time.perf_counter()
     structures = sources.distorted_waters(n_structures, seed=0)
-    summary = compute_references(structures, out / "references.h5", n_workers=1, progress=progress, **SETTINGS)
+    summary = compute_references(structures, out / "references", n_workers=1, progress=progress, **SETTINGS)
     print(summary)
     timings["references"] = time.perf_counter() - t
-    ds = Dataset(out / "references.h5")
+    ds = Dataset(out / "references")
     idx = ds.indices()
     rng = np.random.default_rng(1)
     order = rng.permutation(idx)

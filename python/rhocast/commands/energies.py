@@ -14,7 +14,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                                           "stores the energy components (Hartree). With --reference (a dataset "
                                           "holding the same structures in the same order) it prints errors.")
     p.add_argument("model", help="model file (HDF5), or the name of a shipped model (rhocast.pretrained_models.available())")
-    p.add_argument("structures", help="structure file, or a reference dataset (.h5) to use its structures")
+    p.add_argument("structures", help="structure file, or a reference dataset (folder, or a version-1 .h5 file) to use its structures")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--reference", help="reference dataset with the SCF energies of the same structures")
     p.set_defaults(func=run)
@@ -25,7 +25,7 @@ def _structures(path: str):
     from rhocast.dataset import Dataset
     from rhocast.structures import read_structures
 
-    if path.endswith(".h5"):
+    if Path(path).is_dir() or path.endswith(".h5"):  # a reference dataset (folder, or a version-1 file)
         ds = Dataset(path)
         return [ds.atoms(i) for i in range(len(ds))]
     return read_structures(path)
