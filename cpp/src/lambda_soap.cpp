@@ -131,6 +131,8 @@ LambdaSoap::LambdaSoap(LambdaSoapSettings settings) : settings_(std::move(settin
         species_index_[z] = static_cast<int>(k);
     }
     tabulate_radial();
+    for (int l = 0; l <= s.max_angular; ++l)
+        for (auto& t : solid_harmonic_terms(l)) harmonics_.push_back(t);
     const int L = s.max_angular, Q = static_cast<int>(s.species.size()) * s.max_radial;
     pairs_.resize(s.max_lambda + 1);
     couplings_.resize(s.max_lambda + 1);
@@ -218,82 +220,97 @@ Eigen::VectorXd LambdaSoap::radial_integrals(int l, double r) const {
         .transpose();
 }
 
-std::vector<LambdaBlock> LambdaSoap::compute(const std::vector<int>& numbers,
-                                             const Eigen::Ref<const Eigen::MatrixXd>& positions,
-                                             const Eigen::Matrix3d* cell, const std::vector<int>& centers_in) const {
-    const auto& s = settings_;
+Neighborhoods LambdaSoap::neighborhoods(const std::vector<int>& numbers,
+                                        const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                        const Eigen::Matrix3d* cell) const {
     const int n_atoms = static_cast<int>(numbers.size());
     if (positions.rows() != n_atoms) throw std::invalid_argument("numbers and positions differ in length");
     for (int z : numbers)
         if (z < 1 || z > 118 || species_index_[z] < 0)
             throw std::invalid_argument("atomic number " + std::to_string(z) +
                                         " is not among the species this lambda-SOAP was built for");
+    Neighborhoods env{neighbor_list(positions, cell, settings_.cutoff), std::vector<int>(n_atoms + 1, 0)};
+    for (const auto& p : env.pairs) ++env.first[p.i + 1];
+    for (int i = 0; i < n_atoms; ++i) env.first[i + 1] += env.first[i];
+    return env;
+}
+
+std::vector<Eigen::MatrixXd> LambdaSoap::center_features(int i, const std::vector<int>& numbers,
+                                                         const Neighborhoods& env,
+                                                         const ColumnSelection* selected) const {
+    const auto& s = settings_;
+    const int L = s.max_angular, N = s.max_radial, Q = static_cast<int>(s.species.size()) * N;
+    std::vector<Eigen::MatrixXd> coef(L + 1);
+    for (int l = 0; l <= L; ++l) coef[l] = Eigen::MatrixXd::Zero(Q, 2 * l + 1);
+    std::vector<double> px(L + 1), py(L + 1), pz(L + 1), ylm((L + 1) * (L + 1));
+    for (int p = env.first[i]; p < env.first[i + 1]; ++p) {
+        const auto& pr = env.pairs[p];
+        const double fc = cutoff_function(pr.distance);
+        if (fc == 0.0) continue;
+        const Eigen::Vector3d u = pr.vector / pr.distance;
+        px[0] = py[0] = pz[0] = 1.0;
+        for (int e = 1; e <= L; ++e) {
+            px[e] = px[e - 1] * u.x();
+            py[e] = py[e - 1] * u.y();
+            pz[e] = pz[e - 1] * u.z();
+        }
+        for (std::size_t h = 0; h < harmonics_.size(); ++h) {
+            double v = 0.0;
+            for (const auto& t : harmonics_[h]) v += t.coefficient * px[t.powers[0]] * py[t.powers[1]] * pz[t.powers[2]];
+            ylm[h] = v;
+        }
+        const int a = species_index_[numbers[pr.j]];
+        for (int l = 0; l <= L; ++l) {
+            const Eigen::VectorXd rad = fc * radial_integrals(l, pr.distance);
+            const Eigen::Map<const Eigen::RowVectorXd> y(ylm.data() + l * l, 2 * l + 1);
+            coef[l].middleRows(a * N, N).noalias() += rad * y;
+        }
+    }
+    std::vector<Eigen::MatrixXd> out(s.max_lambda + 1);
+    for (int lam = 0; lam <= s.max_lambda; ++lam) {
+        Eigen::MatrixXd block = Eigen::MatrixXd::Zero(2 * lam + 1, n_features(lam));
+        for (const auto& c : couplings_[lam]) {
+            for (int mu = 0; mu < 2 * lam + 1; ++mu) {
+                const Eigen::MatrixXd p = (coef[c.l1] * c.cg[mu]) * coef[c.l2].transpose();  // Q x Q
+                for (int q1 = 0; q1 < Q; ++q1)
+                    for (int q2 = 0; q2 < Q; ++q2) {
+                        const int f = c.feature_index[q1 * Q + q2];
+                        if (f >= 0) block(mu, f) = pairs_[lam][f].weight * p(q1, q2);
+                    }
+            }
+        }
+        const double nrm = block.norm();
+        if (nrm > 0.0) block /= nrm;
+        if (selected && !(*selected)[lam].empty()) {
+            const auto& cols = (*selected)[lam];
+            Eigen::MatrixXd kept(2 * lam + 1, cols.size());
+            for (std::size_t k = 0; k < cols.size(); ++k) kept.col(k) = block.col(cols[k]);
+            block = std::move(kept);
+        }
+        out[lam] = std::move(block);
+    }
+    return out;
+}
+
+std::vector<LambdaBlock> LambdaSoap::compute(const std::vector<int>& numbers,
+                                             const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                             const Eigen::Matrix3d* cell, const std::vector<int>& centers_in) const {
+    const Neighborhoods env = neighborhoods(numbers, positions, cell);
+    const int n_atoms = static_cast<int>(numbers.size());
     std::vector<int> centers = centers_in;
     if (centers.empty())
         for (int i = 0; i < n_atoms; ++i) centers.push_back(i);
     for (int c : centers)
         if (c < 0 || c >= n_atoms) throw std::invalid_argument("center index out of range");
-
-    const auto pairs = neighbor_list(positions, cell, s.cutoff);
-    std::vector<int> first(n_atoms + 1, 0);
-    for (const auto& p : pairs) ++first[p.i + 1];
-    for (int i = 0; i < n_atoms; ++i) first[i + 1] += first[i];
-
-    const int L = s.max_angular, N = s.max_radial, Q = static_cast<int>(s.species.size()) * N;
-    std::vector<LambdaBlock> out(s.max_lambda + 1);
-    for (int lam = 0; lam <= s.max_lambda; ++lam) {
+    std::vector<LambdaBlock> out(settings_.max_lambda + 1);
+    for (int lam = 0; lam <= settings_.max_lambda; ++lam) {
         out[lam].lambda = lam;
         out[lam].data.assign(centers.size(), Eigen::MatrixXd());
     }
-    std::vector<std::vector<CartesianTerm>> harmonics;
-    for (int l = 0; l <= L; ++l)
-        for (auto& t : solid_harmonic_terms(l)) harmonics.push_back(t);
-
 #pragma omp parallel for schedule(dynamic, 1)
     for (long k = 0; k < static_cast<long>(centers.size()); ++k) {
-        const int i = centers[k];
-        std::vector<Eigen::MatrixXd> coef(L + 1);
-        for (int l = 0; l <= L; ++l) coef[l] = Eigen::MatrixXd::Zero(Q, 2 * l + 1);
-        std::vector<double> px(L + 1), py(L + 1), pz(L + 1), ylm((L + 1) * (L + 1));
-        for (int p = first[i]; p < first[i + 1]; ++p) {
-            const auto& pr = pairs[p];
-            const double fc = cutoff_function(pr.distance);
-            if (fc == 0.0) continue;
-            const Eigen::Vector3d u = pr.vector / pr.distance;
-            px[0] = py[0] = pz[0] = 1.0;
-            for (int e = 1; e <= L; ++e) {
-                px[e] = px[e - 1] * u.x();
-                py[e] = py[e - 1] * u.y();
-                pz[e] = pz[e - 1] * u.z();
-            }
-            for (std::size_t h = 0; h < harmonics.size(); ++h) {
-                double v = 0.0;
-                for (const auto& t : harmonics[h]) v += t.coefficient * px[t.powers[0]] * py[t.powers[1]] * pz[t.powers[2]];
-                ylm[h] = v;
-            }
-            const int a = species_index_[numbers[pr.j]];
-            for (int l = 0; l <= L; ++l) {
-                const Eigen::VectorXd rad = fc * radial_integrals(l, pr.distance);
-                const Eigen::Map<const Eigen::RowVectorXd> y(ylm.data() + l * l, 2 * l + 1);
-                coef[l].middleRows(a * N, N).noalias() += rad * y;
-            }
-        }
-        for (int lam = 0; lam <= s.max_lambda; ++lam) {
-            Eigen::MatrixXd block = Eigen::MatrixXd::Zero(2 * lam + 1, n_features(lam));
-            for (const auto& c : couplings_[lam]) {
-                for (int mu = 0; mu < 2 * lam + 1; ++mu) {
-                    const Eigen::MatrixXd p = (coef[c.l1] * c.cg[mu]) * coef[c.l2].transpose();  // Q x Q
-                    for (int q1 = 0; q1 < Q; ++q1)
-                        for (int q2 = 0; q2 < Q; ++q2) {
-                            const int f = c.feature_index[q1 * Q + q2];
-                            if (f >= 0) block(mu, f) = pairs_[lam][f].weight * p(q1, q2);
-                        }
-                }
-            }
-            const double nrm = block.norm();
-            if (nrm > 0.0) block /= nrm;
-            out[lam].data[k] = std::move(block);
-        }
+        auto blocks = center_features(centers[k], numbers, env);
+        for (int lam = 0; lam <= settings_.max_lambda; ++lam) out[lam].data[k] = std::move(blocks[lam]);
     }
     return out;
 }

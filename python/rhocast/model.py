@@ -303,6 +303,8 @@ class DensityModel:
     def _fit_baselines(self, structures: Sequence[Atoms], coefs: Sequence[np.ndarray]) -> None:
         """Mean lambda = 0 coefficients per species over the *training* set only."""
         self.baselines_ = {}
+        self._core_ = None  # the compiled predictor is rebuilt from the new arrays, without the old weights
+        self.__dict__.pop("weights_", None)
         for z in self.species_:
             blocks = [c[off[a]:off[a + 1]] for at, c in zip(structures, coefs)
                       for off in [self.auxbasis_.offsets(at.numbers)] for a in np.flatnonzero(at.numbers == z)]
@@ -342,6 +344,7 @@ class DensityModel:
             cg = _Checkpoint(checkpoint, checkpoint_every, self._fingerprint(reg)) if checkpoint else None
             self.weights_ = self._conjugate_gradients(reg, progress, cg, resume)
         times[f"solve ({solver})"] = time.perf_counter() - t
+        self._core_predictor().set_weights(self.weights_)
         self.solver_used_ = solver
         self.training_loss_ = float(reg.loss(self.weights_))
 
@@ -383,35 +386,41 @@ class DensityModel:
                     start += size
         self.n_weights_ = start
 
-    def _psi(self, atoms: Atoms) -> dict[tuple[int, int], np.ndarray]:
-        """Projected kernels {(atom, lambda): (2 lambda + 1, D)} of every atom of ``atoms``."""
-        feats = self.descriptor_.compute(atoms)
-        out = {}
-        for z in set(atoms.numbers.tolist()):
-            rows = np.flatnonzero(atoms.numbers == z)
-            sub = {lam: f[rows] for lam, f in feats.items()}
-            for lam in range(self.auxbasis_.max_l + 1):
-                if (z, lam) not in self.projectors_:
-                    continue
-                k = kernel(sub, self.sparse_features_[z], lam, self.zeta)
-                n, m = k.shape[0], k.shape[2] * k.shape[3]
-                psi = k.reshape(n, 2 * lam + 1, m) @ self.projectors_[(z, lam)]
-                for r, p in zip(rows, psi):
-                    out[(int(r), lam)] = p
-        return out
+    def _core_predictor(self):
+        """The compiled predictor (``rhocast._core.DensityPredictor``) of this model's arrays, built once.
+
+        Positions cross into the core in Bohr; the descriptor settings stay in Angstrom (the unit lambda-SOAP is
+        defined in: its radial basis is not scale covariant, cpp/include/rhocast/predictor.hpp). Without weights (during the fit) it gives projected kernels only.
+        """
+        if getattr(self, "_core_", None) is None:
+            from rhocast import _core
+
+            d = self.descriptor_
+            lambdas = range(d.max_lambda + 1)
+            selected = [[] if d.selected_ is None else [int(c) for c in d.selected_[lam]] for lam in lambdas]
+            species = []
+            for z in self.species_:
+                feats = self.sparse_features_[z]
+                species.append(_core.SpeciesModel(
+                    z, [_core.Shell(s.l, list(s.exponents), list(s.coefficients)) for s in self.auxbasis_.shells[z]],
+                    self.baselines_[z], [feats[lam].reshape(-1, feats[lam].shape[2]) for lam in lambdas],
+                    [self.projectors_.get((z, lam), np.zeros((0, 0))) for lam in lambdas]))
+            self._core_ = _core.DensityPredictor(d.species, d.cutoff, d.max_radial, d.max_angular, d.max_lambda,
+                                                 d.atomic_width, d.cutoff_width, selected, self.zeta,
+                                                 species, getattr(self, "weights_", None))
+        return self._core_
+
+    @staticmethod
+    def _core_structure(atoms: Atoms) -> tuple:
+        """(numbers, positions, cell, pbc) of ``atoms`` as the core takes them (Bohr)."""
+        from ase.units import Bohr
+
+        cell = atoms.cell.array / Bohr if atoms.pbc.any() else None
+        return [int(z) for z in atoms.numbers], atoms.positions / Bohr, cell, [bool(p) for p in atoms.pbc]
 
     def _structure_maps(self, atoms: Atoms):
-        psi = self._psi(atoms)
-        keys = list(psi)
-        index = {k: i for i, k in enumerate(keys)}
-        off = self.auxbasis_.offsets(atoms.numbers)
-        shells = []
-        for a, z in enumerate(atoms.numbers):
-            pos = off[a]
-            for l, n in self.auxbasis_.radial_channels(int(z)):
-                shells.append((pos, l, self.layout_[(int(z), l, n)][0], index[(a, l)]))
-                pos += 2 * l + 1
-        return np.array(shells, dtype=np.int32).reshape(-1, 4), [psi[k] for k in keys]
+        """(shells, psi) of ``atoms`` for ``Regression.add_structure``: the core's projected kernels."""
+        return self._core_predictor().projected_kernels(*self._core_structure(atoms))
 
     def _baseline_vector(self, atoms: Atoms) -> np.ndarray:
         return np.concatenate([self.baselines_[int(z)] for z in atoms.numbers])
@@ -495,12 +504,7 @@ class DensityModel:
             raise ValueError(f"{atoms.get_chemical_formula()} contains {', '.join(chemical_symbols[z] for z in unknown)}, "
                              f"which the model has not seen (it predicts "
                              f"{', '.join(chemical_symbols[z] for z in self.species_)})")
-        shells, psi = self._structure_maps(atoms)
-        c = self._baseline_vector(atoms).copy()
-        for coef_start, l, w_start, k in shells:
-            p = psi[k]
-            c[coef_start:coef_start + 2 * l + 1] += p @ self.weights_[w_start:w_start + p.shape[1]]
-        return c
+        return self._core_predictor().predict(*self._core_structure(atoms))
 
     # --- persistence ------------------------------------------------------------------------------
     def save(self, path: Union[str, Path]) -> None:
@@ -559,6 +563,10 @@ class DensityModel:
         if model.n_weights_ != model.weights_.size:
             raise ValueError(f"{path} is inconsistent: {model.weights_.size} weights for a layout of {model.n_weights_}")
         return model
+
+    def __getstate__(self) -> dict:
+        """Pickling and deep copies leave out the compiled predictor (rebuilt on first use)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_core_"}
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if k in ("n_sparse", "zeta", "metric",

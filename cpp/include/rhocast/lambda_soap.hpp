@@ -13,6 +13,9 @@
 #include <Eigen/Dense>
 #include <vector>
 
+#include "rhocast/neighbors.hpp"
+#include "rhocast/solid_harmonics.hpp"
+
 namespace rhocast {
 
 struct LambdaSoapSettings {
@@ -32,6 +35,16 @@ struct LambdaBlock {
     std::vector<Eigen::MatrixXd> data;
 };
 
+// The neighbours of every atom of one structure within the cutoff: pairs[first[i]..first[i+1]) have
+// centre i.
+struct Neighborhoods {
+    std::vector<NeighborPair> pairs;
+    std::vector<int> first;  // length n_atoms + 1
+};
+
+// Feature columns kept per lambda (farthest-point selection); an empty list keeps every column.
+using ColumnSelection = std::vector<std::vector<int>>;
+
 class LambdaSoap {
 public:
     explicit LambdaSoap(LambdaSoapSettings settings);
@@ -45,6 +58,15 @@ public:
                                      const Eigen::Ref<const Eigen::MatrixXd>& positions,
                                      const Eigen::Matrix3d* cell,
                                      const std::vector<int>& centers = {}) const;
+
+    // The pieces of compute() for callers that fuse features with later work per atom (the predictor).
+    // neighborhoods() checks `numbers` against the species and lists the neighbours of every atom.
+    Neighborhoods neighborhoods(const std::vector<int>& numbers, const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                const Eigen::Matrix3d* cell) const;
+    // Features of centre i, one (2 lambda + 1) x n_columns block per lambda: the columns `selected[lambda]`
+    // (all when `selected` is null or the list is empty), normalised over *all* columns. Thread-safe.
+    std::vector<Eigen::MatrixXd> center_features(int i, const std::vector<int>& numbers, const Neighborhoods& env,
+                                                 const ColumnSelection* selected = nullptr) const;
 
     // Real-basis Clebsch-Gordan coefficients C^{lambda mu}_{l1 m1, l2 m2}: cg[mu](m1, m2).
     static std::vector<Eigen::MatrixXd> real_clebsch_gordan(int l1, int l2, int lambda);
@@ -69,6 +91,7 @@ private:
     std::vector<int> species_index_;      // atomic number -> channel (or -1), up to Z = 118
     std::vector<std::vector<Pair>> pairs_;          // per lambda: feature columns
     std::vector<std::vector<Coupling>> couplings_;  // per lambda
+    std::vector<std::vector<CartesianTerm>> harmonics_;  // real solid harmonics, (l, m) row-major
     // Radial spline: values and second derivatives on a uniform grid, per (l, n).
     double grid_step_ = 0.0;
     int grid_size_ = 0;

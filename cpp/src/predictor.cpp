@@ -1,0 +1,259 @@
+#include "rhocast/predictor.hpp"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace rhocast {
+
+namespace {
+
+std::string shape(const Eigen::MatrixXd& m) {
+    return "(" + std::to_string(m.rows()) + ", " + std::to_string(m.cols()) + ")";
+}
+
+}  // namespace
+
+DensityPredictor::DensityPredictor(ModelData model) : model_(std::move(model)), soap_(model_.descriptor) {
+    const int max_lambda = model_.descriptor.max_lambda;
+    if (!(model_.zeta >= 1.0)) throw std::invalid_argument("zeta must be >= 1");
+    if (model_.selected.empty()) model_.selected.assign(max_lambda + 1, {});
+    if (static_cast<int>(model_.selected.size()) != max_lambda + 1)
+        throw std::invalid_argument("selected columns: expected one list per lambda = 0.." + std::to_string(max_lambda));
+    for (int lam = 0; lam <= max_lambda; ++lam)
+        for (int col : model_.selected[lam])
+            if (col < 0 || col >= soap_.n_features(lam))
+                throw std::invalid_argument("selected column " + std::to_string(col) + " of lambda " +
+                                            std::to_string(lam) + " is outside 0.." +
+                                            std::to_string(soap_.n_features(lam) - 1));
+    if (model_.species.size() != model_.descriptor.species.size())
+        throw std::invalid_argument("the model needs one SpeciesModel per descriptor species");
+    species_index_.assign(119, -1);
+    blocks_.resize(model_.species.size());
+    int start = 0;
+    for (std::size_t s = 0; s < model_.species.size(); ++s) {
+        const SpeciesModel& sm = model_.species[s];
+        const std::string who = "species Z=" + std::to_string(sm.atomic_number);
+        if (sm.atomic_number != model_.descriptor.species[s])
+            throw std::invalid_argument("species models must follow the descriptor's species (ascending); got " + who);
+        species_index_[sm.atomic_number] = static_cast<int>(s);
+        int n_functions = 0;
+        for (const auto& sh : sm.shells) {
+            if (sh.l > max_lambda) throw std::invalid_argument(who + ": a shell has l > max_lambda");
+            n_functions += 2 * sh.l + 1;
+        }
+        if (sm.baseline.size() != n_functions)
+            throw std::invalid_argument(who + ": baseline has " + std::to_string(sm.baseline.size()) +
+                                        " entries for " + std::to_string(n_functions) + " functions");
+        if (static_cast<int>(sm.sparse_features.size()) != max_lambda + 1 ||
+            static_cast<int>(sm.projectors.size()) != max_lambda + 1)
+            throw std::invalid_argument(who + ": sparse features and projectors need one entry per lambda");
+        const long n_sparse = sm.sparse_features[0].rows();
+        blocks_[s].resize(max_lambda + 1);
+        for (int lam = 0; lam <= max_lambda; ++lam) {
+            const int width = model_.selected[lam].empty() ? soap_.n_features(lam)
+                                                            : static_cast<int>(model_.selected[lam].size());
+            const auto& f = sm.sparse_features[lam];
+            if (f.cols() != width || f.rows() != n_sparse * (2 * lam + 1))
+                throw std::invalid_argument(who + ": sparse features of lambda " + std::to_string(lam) + " are " +
+                                            shape(f) + ", expected (" + std::to_string(n_sparse * (2 * lam + 1)) +
+                                            ", " + std::to_string(width) + ")");
+            Block& b = blocks_[s][lam];
+            b.lambda = lam;
+            for (const auto& sh : sm.shells)
+                if (sh.l == lam) b.weight_start.push_back(-1);
+            const auto& v = sm.projectors[lam];
+            if (b.weight_start.empty()) continue;
+            if (v.rows() != f.rows())
+                throw std::invalid_argument(who + ": projector of lambda " + std::to_string(lam) + " is " + shape(v) +
+                                            ", expected " + std::to_string(f.rows()) + " rows");
+            b.size = static_cast<int>(v.cols());
+            for (auto& w : b.weight_start) {
+                w = start;
+                start += b.size;
+            }
+        }
+    }
+    n_weights_ = start;
+    if (model_.weights.size() != 0) set_weights(model_.weights);
+}
+
+void DensityPredictor::set_weights(const Eigen::Ref<const Eigen::VectorXd>& weights) {
+    if (weights.size() != n_weights_)
+        throw std::invalid_argument("the model has " + std::to_string(n_weights_) + " weights, got " +
+                                    std::to_string(weights.size()));
+    model_.weights = weights;
+    update_projected_weights();
+}
+
+void DensityPredictor::update_projected_weights() {
+    for (std::size_t s = 0; s < blocks_.size(); ++s)
+        for (auto& b : blocks_[s]) {
+            if (b.weight_start.empty()) continue;
+            Eigen::MatrixXd w(b.size, b.weight_start.size());
+            for (std::size_t n = 0; n < b.weight_start.size(); ++n) w.col(n) = model_.weights.segment(b.weight_start[n], b.size);
+            b.projected_weights = model_.species[s].projectors[b.lambda] * w;
+        }
+}
+
+const SpeciesModel& DensityPredictor::species_model(int z) const {
+    if (z < 1 || z > 118 || species_index_[z] < 0)
+        throw std::invalid_argument("atomic number " + std::to_string(z) + " is not among the model's species");
+    return model_.species[species_index_[z]];
+}
+
+Neighborhoods DensityPredictor::neighborhoods(const std::vector<int>& numbers,
+                                              const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                              const Eigen::Matrix3d& cell, const std::array<bool, 3>& pbc) const {
+    const bool all = pbc[0] && pbc[1] && pbc[2], none = !pbc[0] && !pbc[1] && !pbc[2];
+    if (!all && !none) throw std::invalid_argument("pbc must be all true (a 3D-periodic cell) or all false (a molecule)");
+    if (positions.rows() != static_cast<long>(numbers.size()) || positions.cols() != 3)
+        throw std::invalid_argument("positions must have shape (n_atoms, 3)");
+    const Eigen::MatrixXd angstrom = positions * kBohrAngstrom;
+    const Eigen::Matrix3d cell_angstrom = cell * kBohrAngstrom;
+    return soap_.neighborhoods(numbers, angstrom, all ? &cell_angstrom : nullptr);
+}
+
+std::vector<int> DensityPredictor::offsets(const std::vector<int>& numbers) const {
+    std::vector<int> off(numbers.size() + 1, 0);
+    for (std::size_t a = 0; a < numbers.size(); ++a) {
+        int n = 0;
+        for (const auto& sh : species_model(numbers[a]).shells) n += 2 * sh.l + 1;
+        off[a + 1] = off[a] + n;
+    }
+    return off;
+}
+
+int DensityPredictor::n_coefficients(const std::vector<int>& numbers) const { return offsets(numbers).back(); }
+
+Eigen::MatrixXd DensityPredictor::kernel(const SpeciesModel& sm, const std::vector<Eigen::MatrixXd>& feats,
+                                         int lambda) const {
+    Eigen::MatrixXd k = feats[lambda] * sm.sparse_features[lambda].transpose();  // (2 lam + 1) x M (2 lam + 1)
+    if (model_.zeta != 1.0) {
+        const Eigen::RowVectorXd k0 = feats[0] * sm.sparse_features[0].transpose();  // 1 x M
+        const int w = 2 * lambda + 1;
+        for (long j = 0; j < k0.size(); ++j) k.middleCols(j * w, w) *= std::pow(k0[j], model_.zeta - 1.0);
+    }
+    return k;
+}
+
+Eigen::VectorXd DensityPredictor::predict(const std::vector<int>& numbers,
+                                          const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                          const Eigen::Matrix3d& cell, const std::array<bool, 3>& pbc) const {
+    if (n_weights_ > 0 && model_.weights.size() == 0) throw std::logic_error("the model has no weights yet");
+    const std::vector<int> off = offsets(numbers);
+    const Neighborhoods env = neighborhoods(numbers, positions, cell, pbc);
+    Eigen::VectorXd c(off.back());
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long a = 0; a < static_cast<long>(numbers.size()); ++a) {
+        const SpeciesModel& sm = species_model(numbers[a]);
+        const auto& blocks = blocks_[species_index_[numbers[a]]];
+        const auto feats = soap_.center_features(static_cast<int>(a), numbers, env, &model_.selected);
+        std::vector<Eigen::MatrixXd> per_lambda(blocks.size());  // (2 lam + 1) x n_shells(lam)
+        for (const auto& b : blocks)
+            if (!b.weight_start.empty()) per_lambda[b.lambda] = kernel(sm, feats, b.lambda) * b.projected_weights;
+        std::vector<int> seen(blocks.size(), 0);
+        int pos = off[a];
+        for (std::size_t k = 0; k < sm.shells.size(); ++k) {
+            const int l = sm.shells[k].l;
+            c.segment(pos, 2 * l + 1) = per_lambda[l].col(seen[l]++);
+            pos += 2 * l + 1;
+        }
+        c.segment(off[a], off[a + 1] - off[a]) += sm.baseline;
+    }
+    return c;
+}
+
+ProjectedKernels DensityPredictor::projected_kernels(const std::vector<int>& numbers,
+                                                     const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                                     const Eigen::Matrix3d& cell, const std::array<bool, 3>& pbc) const {
+    const std::vector<int> off = offsets(numbers);
+    const Neighborhoods env = neighborhoods(numbers, positions, cell, pbc);
+    const int n_lambda = model_.descriptor.max_lambda + 1;
+    // psi index of (atom, lambda): atom-major, lambdas with shells only.
+    std::vector<int> first_psi(numbers.size() + 1, 0);
+    for (std::size_t a = 0; a < numbers.size(); ++a) {
+        int n = 0;
+        for (const auto& b : blocks_[species_index_[numbers[a]]]) n += !b.weight_start.empty();
+        first_psi[a + 1] = first_psi[a] + n;
+    }
+    ProjectedKernels out;
+    out.psi.resize(first_psi.back());
+    for (std::size_t a = 0; a < numbers.size(); ++a) {
+        const auto& blocks = blocks_[species_index_[numbers[a]]];
+        std::vector<int> psi_of(n_lambda, -1), seen(n_lambda, 0);
+        int k = first_psi[a];
+        for (const auto& b : blocks)
+            if (!b.weight_start.empty()) psi_of[b.lambda] = k++;
+        int pos = off[a];
+        for (const auto& sh : species_model(numbers[a]).shells) {
+            out.shells.push_back({pos, sh.l, blocks[sh.l].weight_start[seen[sh.l]++], psi_of[sh.l]});
+            pos += 2 * sh.l + 1;
+        }
+    }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long a = 0; a < static_cast<long>(numbers.size()); ++a) {
+        const SpeciesModel& sm = species_model(numbers[a]);
+        const auto feats = soap_.center_features(static_cast<int>(a), numbers, env, &model_.selected);
+        int k = first_psi[a];
+        for (const auto& b : blocks_[species_index_[numbers[a]]])
+            if (!b.weight_start.empty()) out.psi[k++] = kernel(sm, feats, b.lambda) * sm.projectors[b.lambda];
+    }
+    return out;
+}
+
+Eigen::VectorXd DensityPredictor::function_integrals(const std::vector<int>& numbers) const {
+    const std::vector<int> off = offsets(numbers);
+    Eigen::VectorXd q = Eigen::VectorXd::Zero(off.back());
+    for (std::size_t a = 0; a < numbers.size(); ++a) {
+        int pos = off[a];
+        for (const auto& sh : species_model(numbers[a]).shells) {
+            if (sh.l == 0)
+                for (std::size_t k = 0; k < sh.exponents.size(); ++k)
+                    q[pos] += sh.coefficients[k] * std::pow(M_PI / sh.exponents[k], 1.5) / std::sqrt(4.0 * M_PI);
+            pos += 2 * sh.l + 1;
+        }
+    }
+    return q;
+}
+
+Eigen::VectorXd DensityPredictor::atomic_charges(const std::vector<int>& numbers,
+                                                 const Eigen::Ref<const Eigen::VectorXd>& c) const {
+    const std::vector<int> off = offsets(numbers);
+    if (c.size() != off.back()) throw std::invalid_argument("coefficients do not match the structure");
+    const Eigen::VectorXd q = function_integrals(numbers);
+    Eigen::VectorXd charges(numbers.size());
+    for (std::size_t a = 0; a < numbers.size(); ++a)
+        charges[a] = numbers[a] - q.segment(off[a], off[a + 1] - off[a]).dot(c.segment(off[a], off[a + 1] - off[a]));
+    return charges;
+}
+
+Eigen::Vector3d DensityPredictor::dipole(const std::vector<int>& numbers,
+                                         const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                         const Eigen::Ref<const Eigen::VectorXd>& c) const {
+    const std::vector<int> off = offsets(numbers);
+    if (c.size() != off.back()) throw std::invalid_argument("coefficients do not match the structure");
+    if (positions.rows() != static_cast<long>(numbers.size()) || positions.cols() != 3)
+        throw std::invalid_argument("positions must have shape (n_atoms, 3)");
+    const Eigen::VectorXd q = function_integrals(numbers);
+    Eigen::Vector3d mu = Eigen::Vector3d::Zero();
+    for (std::size_t a = 0; a < numbers.size(); ++a) {
+        const double electrons = q.segment(off[a], off[a + 1] - off[a]).dot(c.segment(off[a], off[a + 1] - off[a]));
+        mu += (numbers[a] - electrons) * positions.row(a).transpose();
+        int pos = off[a];
+        for (const auto& sh : species_model(numbers[a]).shells) {
+            if (sh.l == 1) {
+                // int x phi_{m=+1} = sqrt(3 / 4 pi) sum_k c_k (pi / a_k)^{3/2} / (2 a_k); canonical m = -1, 0, +1 = y, z, x
+                double v = 0.0;
+                for (std::size_t k = 0; k < sh.exponents.size(); ++k)
+                    v += sh.coefficients[k] * std::pow(M_PI / sh.exponents[k], 1.5) / (2.0 * sh.exponents[k]);
+                v *= std::sqrt(3.0 / (4.0 * M_PI));
+                mu -= v * Eigen::Vector3d(c[pos + 2], c[pos], c[pos + 1]);
+            }
+            pos += 2 * sh.l + 1;
+        }
+    }
+    return mu;
+}
+
+}  // namespace rhocast
