@@ -20,6 +20,7 @@ from ase import Atoms
 
 from rhocast.basis import AuxiliaryBasis, from_canonical
 from rhocast.density_fitting import contract_coefficients
+from rhocast.integrals import IntegralContext
 from rhocast.properties import with_electron_count
 from rhocast.structures import charge_and_spin, to_pyscf_mol
 
@@ -59,10 +60,11 @@ class KohnShamResult:
         return "\n".join(lines)
 
 
-def _xc_on_grid(mol, auxmol, c_pyscf: np.ndarray, xc: str, grids, max_memory_mb: float):
+def _xc_on_grid(context, c_pyscf: np.ndarray, xc: str, grids):
     """V_xc matrix, E_xc[rho~] and int v_xc rho~ from the fitted density, block by block."""
     from pyscf import dft
 
+    mol, auxmol = context.mol, context.auxmol
     ni = dft.numint.NumInt()
     xctype = ni._xc_type(xc)
     if xctype not in ("LDA", "GGA"):
@@ -75,7 +77,7 @@ def _xc_on_grid(mol, auxmol, c_pyscf: np.ndarray, xc: str, grids, max_memory_mb:
     # with a factor 2 for temporaries; PySCF's own sizing counts the orbitals only.
     comp = 1 + 3 * deriv
     per_point = 8 * comp * (nao + auxmol.nao) * 2
-    blksize = max(1, int(max_memory_mb * 1e6 / per_point) // dft.gen_grid.BLKSIZE) * dft.gen_grid.BLKSIZE
+    blksize = context.block_size(per_point, fraction=1.0, multiple=dft.gen_grid.BLKSIZE)
     for ao, mask, weight, coords in ni.block_loop(mol, grids, nao, deriv, blksize=blksize):
         aux = dft.numint.eval_ao(auxmol, coords, deriv=deriv)
         if deriv == 0:
@@ -111,12 +113,21 @@ def input_density(atoms: Atoms, system, auxbasis, coefficients: np.ndarray, reno
     (canonical order), corrected to ``system.nelectron`` when ``renormalize``."""
     basis = AuxiliaryBasis(auxbasis, set(atoms.numbers))
     auxmol = basis.make_auxmol(system)
+    return basis, auxmol, checked_coefficients(atoms, system, basis, auxmol, coefficients, renormalize)
+
+
+def checked_coefficients(atoms: Atoms, system, basis, auxmol, coefficients: np.ndarray,
+                         renormalize: bool) -> np.ndarray:
+    """``coefficients`` (canonical order) checked against ``auxmol`` and, when ``renormalize``, corrected
+    to ``system.nelectron``; ``basis`` is an AuxiliaryBasis or its spec."""
     coefficients = np.asarray(coefficients, dtype=float)
     if coefficients.shape != (auxmol.nao,):
         raise ValueError(f"{coefficients.size} coefficients for an auxiliary basis of {auxmol.nao} functions")
     if renormalize:
+        if not isinstance(basis, AuxiliaryBasis):
+            basis = AuxiliaryBasis(basis, set(atoms.numbers))
         coefficients = with_electron_count(coefficients, basis, atoms, system.nelectron)
-    return basis, auxmol, coefficients
+    return coefficients
 
 
 STEP_OPTIONS = ("basis", "auxbasis", "xc", "grid_level", "pseudo", "ke_cutoff")
@@ -145,7 +156,8 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
                    auxbasis: Optional[str] = None, xc: str = "pbe", charge: Optional[int] = None,
                    spin: Optional[int] = None, grid_level: Optional[int] = None, pseudo: Optional[str] = None,
                    ke_cutoff: Optional[float] = None, renormalize: bool = True,
-                   output_energies: bool = True, max_memory_mb: float = 500.0) -> KohnShamResult:
+                   output_energies: bool = True, max_memory_mb: Optional[float] = None,
+                   context=None) -> KohnShamResult:
     """One KS diagonalisation from the density ``coefficients`` (canonical order) of ``atoms``.
 
     ``basis``, ``auxbasis``, ``xc``, ``grid_level`` (molecules), ``pseudo`` and ``ke_cutoff`` (cells)
@@ -160,6 +172,9 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     ``output_energies=False`` skips the energies of the output density (a Fock build of its own, which
     an SCF started from ``dm`` repeats anyway): ``output_energies`` is then empty (molecules; cells always
     compute them).
+    ``context``: the :class:`rhocast.integrals.IntegralContext` of this molecule and auxiliary basis
+    (its three-centre integrals, metric and grids are reused and kept; one is built when None, with
+    ``max_memory_mb``, default ``mol.max_memory``).
     Periodic cells go to :func:`rhocast.pbc.kohn_sham.kohn_sham_step_cell` (closed shell, Gamma point).
     """
     from pyscf import dft
@@ -177,16 +192,19 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
                                    renormalize=renormalize)
     basis, auxbasis, grid_level = opts.basis, opts.auxbasis, opts.grid_level
     c0, s0 = charge_and_spin(atoms)
-    mol = to_pyscf_mol(atoms, basis, c0 if charge is None else charge, s0 if spin is None else spin)
-    _, auxmol, coefficients = input_density(atoms, mol, auxbasis, coefficients, renormalize)
+    if context is None:
+        mol = to_pyscf_mol(atoms, basis, c0 if charge is None else charge, s0 if spin is None else spin)
+        _, auxmol, coefficients = input_density(atoms, mol, auxbasis, coefficients, renormalize)
+        context = IntegralContext(mol, auxmol, max_memory_mb)
+    else:
+        mol, auxmol = context.mol, context.auxmol
+        coefficients = checked_coefficients(atoms, mol, auxbasis, auxmol, coefficients, renormalize)
     c_pyscf = from_canonical(auxmol, coefficients)
 
-    grids = dft.gen_grid.Grids(mol)
-    grids.level = grid_level
-    grids.build()
-    j = contract_coefficients(mol, auxmol, coefficients, "coulomb", max_memory_mb)
-    e_hartree_in = 0.5 * float(c_pyscf @ auxmol.intor("int2c2e") @ c_pyscf)
-    vxc, exc_in, vrho_in = _xc_on_grid(mol, auxmol, c_pyscf, xc, grids, max_memory_mb)
+    grids = context.grids(grid_level)
+    j = contract_coefficients(mol, auxmol, coefficients, "coulomb", context=context)
+    e_hartree_in = 0.5 * float(c_pyscf @ context.metric("coulomb") @ c_pyscf)
+    vxc, exc_in, vrho_in = _xc_on_grid(context, c_pyscf, xc, grids)
     hcore = mol.intor_symmetric("int1e_kin") + mol.intor_symmetric("int1e_nuc")
     fock = hcore + j + vxc
     s = mol.intor_symmetric("int1e_ovlp")
@@ -207,7 +225,7 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
         mf = dft.RKS(mol) if mol.spin == 0 else dft.UKS(mol)
         mf.xc = xc
         mf.grids = grids
-        mf.max_memory = max_memory_mb
+        mf.max_memory = context.max_memory_mb
         veff = mf.get_veff(mol, dm)
         dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
         output = {"kinetic": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_kin"), dm_total)),
