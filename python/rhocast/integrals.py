@@ -39,6 +39,7 @@ class IntegralContext:
         self._factors: dict[str, tuple] = {}
         self._metrics: dict[str, np.ndarray] = {}
         self._grids: dict[int, object] = {}
+        self._core_basis = None
 
     @classmethod
     def of(cls, mol, auxbasis, max_memory_mb: Optional[float] = None) -> "IntegralContext":
@@ -100,6 +101,23 @@ class IntegralContext:
             yield ao_loc[s0], ao_loc[s1], aux_e2(self.mol, auxmol, _INTOR[metric][0], aosym="s2ij",
                                                  shls_slice=(0, self.mol.nbas, 0, self.mol.nbas, s0, s1))
             s0 = s1
+
+    # --- auxiliary functions on grids ---------------------------------------------------------------
+    def aux_functions(self, coords: np.ndarray, deriv: int = 0, tol: float = 1e-12) -> np.ndarray:
+        """phi_P (and with ``deriv`` = 1 their gradients) at ``coords`` (n_points, 3), Bohr:
+        (1 + 3 deriv, n_points, naux), canonical order. Collocated by the compiled core with per-shell
+        screening (values below ``tol`` are dropped) and OpenMP threads."""
+        from pyscf.data.elements import charge
+
+        from rhocast import _core
+        from rhocast.basis import AuxiliaryBasis
+
+        numbers = [int(charge(self.mol.atom_pure_symbol(i))) for i in range(self.mol.natm)]
+        if self._core_basis is None:
+            self._core_basis = AuxiliaryBasis(self.auxmol._basis, set(numbers)).to_core()
+        coords = np.ascontiguousarray(coords, dtype=float)
+        values = _core.collocate_functions(self._core_basis, numbers, self.mol.atom_coords(), coords, deriv, tol)
+        return values.reshape(1 + 3 * deriv, len(coords), -1)
 
     # --- DFT grids ----------------------------------------------------------------------------------
     def grids(self, level: int, grids=None):

@@ -60,8 +60,10 @@ class KohnShamResult:
         return "\n".join(lines)
 
 
-def _xc_on_grid(context, c_pyscf: np.ndarray, xc: str, grids):
-    """V_xc matrix, E_xc[rho~] and int v_xc rho~ from the fitted density, block by block."""
+def _xc_on_grid(context, coefficients: np.ndarray, xc: str, grids):
+    """V_xc matrix, E_xc[rho~] and int v_xc rho~ from the fitted density (``coefficients`` in canonical
+    order), block by block: auxiliary functions collocated by the compiled core (:meth:`aux_functions`),
+    xc by PySCF's ``eval_xc_eff``."""
     from pyscf import dft
 
     mol, auxmol = context.mol, context.auxmol
@@ -79,14 +81,11 @@ def _xc_on_grid(context, c_pyscf: np.ndarray, xc: str, grids):
     per_point = 8 * comp * (nao + auxmol.nao) * 2
     blksize = context.block_size(per_point, fraction=1.0, multiple=dft.gen_grid.BLKSIZE)
     for ao, mask, weight, coords in ni.block_loop(mol, grids, nao, deriv, blksize=blksize):
-        aux = dft.numint.eval_ao(auxmol, coords, deriv=deriv)
+        rho_arr = context.aux_functions(coords, deriv) @ coefficients  # (1 or 4, n): rho (, d/dx, d/dy, d/dz)
+        rho = rho_arr[0]
         if deriv == 0:
-            rho = aux @ c_pyscf
             ao = ao[None]
             rho_arr = rho
-        else:
-            rho_arr = aux[:4] @ c_pyscf  # rho, d/dx, d/dy, d/dz
-            rho = rho_arr[0]
         exc, vxc = ni.eval_xc_eff(xc, rho_arr, deriv=1, xctype=xctype)[:2]
         vxc = np.atleast_2d(vxc)
         exc_total += weight @ (exc * rho)
@@ -204,7 +203,7 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     grids = context.grids(grid_level)
     j = contract_coefficients(mol, auxmol, coefficients, "coulomb", context=context)
     e_hartree_in = 0.5 * float(c_pyscf @ context.metric("coulomb") @ c_pyscf)
-    vxc, exc_in, vrho_in = _xc_on_grid(context, c_pyscf, xc, grids)
+    vxc, exc_in, vrho_in = _xc_on_grid(context, coefficients, xc, grids)
     hcore = mol.intor_symmetric("int1e_kin") + mol.intor_symmetric("int1e_nuc")
     fock = hcore + j + vxc
     s = mol.intor_symmetric("int1e_ovlp")

@@ -26,6 +26,7 @@ from typing import Optional
 import numpy as np
 import scipy.linalg
 
+from rhocast.basis import from_canonical, to_canonical
 from rhocast.density_fitting import packed_pairs
 from rhocast.integrals import IntegralContext
 
@@ -51,14 +52,15 @@ def xc_kernel_matrix(mol, auxmol, c_in: np.ndarray, grid_level: int = 0, max_mem
     ni = dft.numint.NumInt()
     kernel = np.zeros((auxmol.nao, auxmol.nao))
     block = context.block_size(16 * auxmol.nao, fraction=1.0)
+    c_canonical = to_canonical(auxmol, c_in)
     for p0 in range(0, grids.weights.size, block):
-        phi = dft.numint.eval_ao(auxmol, grids.coords[p0:p0 + block])
-        rho = phi @ c_in
+        phi = context.aux_functions(grids.coords[p0:p0 + block])[0]  # canonical order
+        rho = phi @ c_canonical
         dense = rho > RHO_MIN
         phi, rho = phi[dense], rho[dense]
         fxc = ni.eval_xc("lda,vwn", rho, deriv=2)[2][0]
         kernel += phi.T @ ((grids.weights[p0:p0 + block][dense] * fxc)[:, None] * phi)
-    return kernel
+    return from_canonical(auxmol, from_canonical(auxmol, kernel, axis=0), axis=1)
 
 
 def newton_density_matrix(mol, auxmol, c_in: np.ndarray, mo_energy: np.ndarray, mo_coeff: np.ndarray,
