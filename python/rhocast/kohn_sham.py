@@ -20,7 +20,7 @@ from ase import Atoms
 
 from rhocast.basis import AuxiliaryBasis, canonical_permutation, from_canonical
 from rhocast.density_fitting import contract_coefficients
-from rhocast.integrals import IntegralContext
+from rhocast.integrals import GRID_BLOCK, IntegralContext
 from rhocast.properties import with_electron_count
 from rhocast.structures import charge_and_spin, to_pyscf_mol
 
@@ -79,7 +79,7 @@ def _xc_on_grid(context, coefficients: np.ndarray, xc: str, grids):
     # with a factor 2 for temporaries; PySCF's own sizing counts the orbitals only.
     comp = 1 + 3 * deriv
     per_point = 8 * comp * (nao + auxmol.nao) * 2
-    blksize = context.block_size(per_point, fraction=1.0, multiple=dft.gen_grid.BLKSIZE)
+    blksize = context.block_size(per_point, fraction=1.0, multiple=dft.gen_grid.BLKSIZE, limit=GRID_BLOCK)
     for ao, mask, weight, coords in ni.block_loop(mol, grids, nao, deriv, blksize=blksize):
         rho_arr = context.aux_functions(coords, deriv) @ coefficients  # (1 or 4, n): rho (, d/dx, d/dy, d/dz)
         rho = rho_arr[0]

@@ -142,13 +142,13 @@ def fitting_floor(mf, auxmol, coefficients: np.ndarray, context=None) -> dict[st
     """
     from pyscf.dft import numint
 
-    from rhocast.integrals import IntegralContext
+    from rhocast.integrals import GRID_BLOCK, IntegralContext
 
     dm = mf.make_rdm1()
     dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
     context = context if context is not None else IntegralContext(mf.mol, auxmol)
     grids = context.grids(mf.grids.level, mf.grids)
-    block = context.block_size(8 * (mf.mol.nao + auxmol.nao) * 2, fraction=0.5, multiple=64)
+    block = context.block_size(8 * (mf.mol.nao + auxmol.nao) * 2, fraction=0.5, multiple=64, limit=GRID_BLOCK)
     sq_err = sq_ref = abs_err = 0.0
     for p0 in range(0, grids.weights.size, block):
         coords, w = grids.coords[p0:p0 + block], grids.weights[p0:p0 + block]

@@ -28,7 +28,7 @@ import scipy.linalg
 
 from rhocast.basis import from_canonical, to_canonical
 from rhocast.density_fitting import packed_pairs
-from rhocast.integrals import IntegralContext
+from rhocast.integrals import GRID_BLOCK, IntegralContext
 
 
 RHO_MIN = 1e-3  # density (e/Bohr^3) below which the xc kernel is left out
@@ -51,7 +51,7 @@ def xc_kernel_matrix(mol, auxmol, c_in: np.ndarray, grid_level: int = 0, max_mem
     grids = context.grids(grid_level)
     ni = dft.numint.NumInt()
     kernel = np.zeros((auxmol.nao, auxmol.nao))
-    block = context.block_size(16 * auxmol.nao, fraction=1.0)
+    block = context.block_size(16 * auxmol.nao, fraction=1.0, limit=GRID_BLOCK)
     c_canonical = to_canonical(auxmol, c_in)
     for p0 in range(0, grids.weights.size, block):
         phi = context.aux_functions(grids.coords[p0:p0 + block])[0]  # canonical order
