@@ -19,6 +19,16 @@ RHOCAST_BINDING(collocation) {
           py::arg("basis"), py::arg("numbers"), py::arg("positions"), py::arg("cell"), py::arg("mesh"),
           py::arg("coefficients"), py::arg("deriv") = 0, py::arg("tol") = 1e-12,
           "Lattice-summed sum_P c_P phi_P (and gradient) on the cell's uniform grid: (1 + 3 deriv, N_g). Bohr.");
+    m.def("collocate_functions",
+          [](const rhocast::Basis& basis, const std::vector<int>& numbers, const Eigen::MatrixXd& positions,
+             const Eigen::MatrixXd& coords, int deriv, double tol) {
+              py::gil_scoped_release release;
+              return rhocast::collocate_functions(basis, numbers, positions, coords, deriv, tol);
+          },
+          py::arg("basis"), py::arg("numbers"), py::arg("positions"), py::arg("coords"), py::arg("deriv") = 0,
+          py::arg("tol") = 1e-12,
+          "phi_P (and gradients) at points (n_points, 3), Bohr, no lattice sum: ((1 + 3 deriv) n_points, n_functions), "
+          "canonical order, component-major; per-shell screening below tol.");
     m.def("integrate_functions",
           [](const rhocast::Basis& basis, const std::vector<int>& numbers, const Eigen::MatrixXd& positions,
              const Eigen::Matrix3d& cell, const std::array<int, 3>& mesh, const Eigen::MatrixXd& values,

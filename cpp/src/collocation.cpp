@@ -1,5 +1,6 @@
 #include "rhocast/collocation.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -183,6 +184,47 @@ Eigen::MatrixXd collocate_density(const Basis& basis, const std::vector<int>& nu
         }
 #pragma omp critical
         out += Eigen::Map<const Eigen::MatrixXd>(local.data(), nc, n_points);
+    }
+    return out;
+}
+
+RowMatrixXd collocate_functions(const Basis& basis, const std::vector<int>& numbers,
+                                const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                const Eigen::Ref<const Eigen::MatrixXd>& coords, int deriv, double tol) {
+    if (coords.cols() != 3) throw std::invalid_argument("coords must have shape (n_points, 3)");
+    int n_functions = 0;
+    const auto tasks = shell_tasks(basis, numbers, positions, tol, deriv, &n_functions);
+    const Eigen::Index n_points = coords.rows();
+    const int nc = deriv ? 4 : 1;
+    RowMatrixXd out = RowMatrixXd::Zero(nc * n_points, n_functions);
+    constexpr Eigen::Index kBlock = 64;  // points screened together: one bounding sphere per block
+    const Eigen::Index n_blocks = (n_points + kBlock - 1) / kBlock;
+#pragma omp parallel
+    {
+        double val[2 * kMaxL + 1], grad[3 * (2 * kMaxL + 1)];
+#pragma omp for schedule(dynamic)
+        for (Eigen::Index b = 0; b < n_blocks; ++b) {  // each block owns its rows of `out`
+            const Eigen::Index g0 = b * kBlock, g1 = std::min(n_points, g0 + kBlock);
+            const Eigen::Vector3d centre = coords.middleRows(g0, g1 - g0).colwise().mean().transpose();
+            double extent = 0.0;
+            for (Eigen::Index g = g0; g < g1; ++g)
+                extent = std::max(extent, (coords.row(g).transpose() - centre).norm());
+            for (const ShellTask& task : tasks) {
+                if ((task.centre - centre).norm() > task.radius + extent) continue;
+                const int nm = 2 * task.shell->l + 1;
+                const double r2max = task.radius * task.radius;
+                for (Eigen::Index g = g0; g < g1; ++g) {
+                    const Eigen::Vector3d d = coords.row(g).transpose() - task.centre;
+                    if (d.squaredNorm() > r2max) continue;
+                    evaluate_shell(*task.shell, d.x(), d.y(), d.z(), val, deriv ? grad : nullptr);
+                    for (int m = 0; m < nm; ++m) {
+                        out(g, task.offset + m) = val[m];
+                        if (deriv)
+                            for (int x3 = 0; x3 < 3; ++x3) out((1 + x3) * n_points + g, task.offset + m) = grad[3 * m + x3];
+                    }
+                }
+            }
+        }
     }
     return out;
 }

@@ -9,37 +9,13 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-import scipy.linalg
 
 from rhocast.basis import canonical_permutation
-
-METRICS = ("coulomb", "overlap")
-_INTOR = {"coulomb": ("int3c2e", "int2c2e"), "overlap": ("int3c1e", "int1e_ovlp")}
+from rhocast.integrals import METRICS, IntegralContext, check_metric
 
 
-def _check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
-
-
-def three_center_batches(mol, auxmol, metric: str, max_memory_mb: float):
-    """(start, stop, ints) over batches of auxiliary shells; ints has shape (nao_pair, stop - start).
-
-    Orbital pairs are packed (s2ij, mu >= nu); batches keep ints below ``max_memory_mb``.
-    """
-    from pyscf.df.incore import aux_e2
-
-    npair = mol.nao * (mol.nao + 1) // 2
-    ao_loc = auxmol.ao_loc
-    per_batch = max(1, int(max_memory_mb * 1e6 / 8 / npair))
-    s0 = 0
-    while s0 < auxmol.nbas:
-        s1 = s0 + 1
-        while s1 < auxmol.nbas and ao_loc[s1 + 1] - ao_loc[s0] <= per_batch:
-            s1 += 1
-        yield ao_loc[s0], ao_loc[s1], aux_e2(mol, auxmol, _INTOR[metric][0], aosym="s2ij",
-                                             shls_slice=(0, mol.nbas, 0, mol.nbas, s0, s1))
-        s0 = s1
+def _context(mol, auxmol, max_memory_mb: Optional[float], context: Optional[IntegralContext]) -> IntegralContext:
+    return context if context is not None else IntegralContext(mol, auxmol, max_memory_mb)
 
 
 def packed_pairs(dm: np.ndarray) -> np.ndarray:
@@ -50,42 +26,42 @@ def packed_pairs(dm: np.ndarray) -> np.ndarray:
     return lib.pack_tril(dm + dm.T - np.diag(np.diag(dm)))
 
 
-def projections(mol, auxmol, dm: np.ndarray, metric: str = "coulomb",
-                max_memory_mb: float = 500.0) -> np.ndarray:
+def projections(mol, auxmol, dm: np.ndarray, metric: str = "coulomb", max_memory_mb: Optional[float] = None,
+                context: Optional[IntegralContext] = None) -> np.ndarray:
     """b_P = sum_{mu nu} (mu nu|P) D_{mu nu} (coulomb) or <mu nu P> D_{mu nu} (overlap), canonical order.
 
     ``dm`` is the total (spin-summed) density matrix, shape (nao, nao). The three-centre integrals
-    are computed in batches of auxiliary shells so that memory stays below ``max_memory_mb``.
+    come from ``context`` (built here when None), within ``max_memory_mb`` (default ``mol.max_memory``).
     """
-    _check_metric(metric)
+    check_metric(metric)
     dm_tril = packed_pairs(np.asarray(dm))
     b = np.empty(auxmol.nao)
-    for p0, p1, ints in three_center_batches(mol, auxmol, metric, max_memory_mb):
+    for p0, p1, ints in _context(mol, auxmol, max_memory_mb, context).three_center(metric):
         b[p0:p1] = dm_tril @ ints
     return b[canonical_permutation(auxmol)]
 
 
 def contract_coefficients(mol, auxmol, coefficients: np.ndarray, metric: str = "coulomb",
-                          max_memory_mb: float = 500.0) -> np.ndarray:
+                          max_memory_mb: Optional[float] = None,
+                          context: Optional[IntegralContext] = None) -> np.ndarray:
     """M_{mu nu} = sum_P (mu nu|P) c_P (coulomb: the Coulomb matrix of the fitted density), shape (nao, nao).
 
-    ``coefficients`` in canonical order; the transpose of :func:`projections`.
+    ``coefficients`` in canonical order; the transpose of :func:`projections` (same ``context``).
     """
     from pyscf import lib
 
-    _check_metric(metric)
+    check_metric(metric)
     c = np.asarray(coefficients)[np.argsort(canonical_permutation(auxmol))]
     m_tril = np.zeros(mol.nao * (mol.nao + 1) // 2)
-    for p0, p1, ints in three_center_batches(mol, auxmol, metric, max_memory_mb):
+    for p0, p1, ints in _context(mol, auxmol, max_memory_mb, context).three_center(metric):
         m_tril += ints @ c[p0:p1]
     return lib.unpack_tril(m_tril)
 
 
 def metric_matrix(auxmol, metric: str = "coulomb") -> np.ndarray:
     """J (coulomb) or S (overlap) of the auxiliary basis, canonical order, shape (naux, naux)."""
-    _check_metric(metric)
     p = canonical_permutation(auxmol)
-    return auxmol.intor(_INTOR[metric][1])[np.ix_(p, p)]
+    return IntegralContext(auxmol, auxmol).metric(metric)[np.ix_(p, p)]
 
 
 def function_integrals(auxmol) -> np.ndarray:
@@ -101,19 +77,24 @@ def function_integrals(auxmol) -> np.ndarray:
     return q[canonical_permutation(auxmol)]
 
 
-def fit_density(mol, auxmol, dm: np.ndarray, metric: str = "coulomb",
-                n_electrons: Optional[float] = None) -> np.ndarray:
-    """Fitted coefficients c (canonical order) of the density of ``dm``.
+def fit_density(mol, auxmol, dm: np.ndarray, metric: str = "coulomb", n_electrons: Optional[float] = None,
+                context: Optional[IntegralContext] = None) -> np.ndarray:
+    """Fitted coefficients c (canonical order) of the density of ``dm``; integrals from ``context``
+    (built here when None).
 
     With ``n_electrons`` the fit is constrained to integrate to exactly that many electrons
     (a Lagrange multiplier on q^T c, in the same metric).
     """
-    b = projections(mol, auxmol, dm, metric)
-    m = metric_matrix(auxmol, metric)
-    factor = scipy.linalg.cho_factor(m)
-    c = scipy.linalg.cho_solve(factor, b)
+    context = _context(mol, auxmol, None, context)
+    p = canonical_permutation(auxmol)
+    inverse = np.argsort(p)
+
+    def solve(v):  # canonical order in and out; the context's factor is in PySCF order
+        return context.solve_metric(v[inverse], metric)[p]
+
+    c = solve(projections(mol, auxmol, dm, metric, context=context))
     if n_electrons is not None:
-        c = constrain_count(c, function_integrals(auxmol), lambda v: scipy.linalg.cho_solve(factor, v), n_electrons)
+        c = constrain_count(c, function_integrals(auxmol), solve, n_electrons)
     return c
 
 

@@ -132,27 +132,28 @@ def energy_components(mf) -> dict[str, float]:
     return e
 
 
-def fitting_floor(mf, auxmol, coefficients: np.ndarray, block: int = 4000) -> dict[str, float]:
+def fitting_floor(mf, auxmol, coefficients: np.ndarray, context=None) -> dict[str, float]:
     """Error of the fitted density against the SCF density on the SCF's DFT grid.
 
     relative_l2 = 100 ||rho_fit - rho_scf|| / ||rho_scf||, nmae = 100 int |rho_fit - rho_scf| / N_e
-    (both percent), and the fitted electron count q^T c. Points are processed in blocks of ``block``.
+    (both percent), and the fitted electron count q^T c. The fitted density is collocated by ``context``
+    (an :class:`rhocast.integrals.IntegralContext` of ``mf.mol`` and ``auxmol``; built when None), in
+    blocks of its size rule.
     """
     from pyscf.dft import numint
 
-    from rhocast.basis import from_canonical
+    from rhocast.integrals import GRID_BLOCK, IntegralContext
 
     dm = mf.make_rdm1()
     dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
-    c = from_canonical(auxmol, coefficients)
-    grids = mf.grids
-    if grids.coords is None:
-        grids.build()
+    context = context if context is not None else IntegralContext(mf.mol, auxmol)
+    grids = context.grids(mf.grids.level, mf.grids)
+    block = context.block_size(8 * (mf.mol.nao + auxmol.nao) * 2, fraction=0.5, multiple=64, limit=GRID_BLOCK)
     sq_err = sq_ref = abs_err = 0.0
     for p0 in range(0, grids.weights.size, block):
         coords, w = grids.coords[p0:p0 + block], grids.weights[p0:p0 + block]
         rho = numint.eval_rho(mf.mol, numint.eval_ao(mf.mol, coords), dm_total)
-        diff = numint.eval_ao(auxmol, coords) @ c - rho
+        diff = context.aux_functions(coords)[0] @ coefficients - rho
         sq_err += w @ diff**2
         sq_ref += w @ rho**2
         abs_err += w @ np.abs(diff)
@@ -174,14 +175,16 @@ def reference_record(atoms, settings: ReferenceSettings, guess_model=None) -> di
     mf, iterations = run_scf(atoms, settings, guess_model)
     from rhocast.basis import AuxiliaryBasis
 
-    auxmol = AuxiliaryBasis(settings.auxbasis, set(atoms.numbers)).make_auxmol(mf.mol)
+    from rhocast.integrals import IntegralContext
+
+    context = IntegralContext.of(mf.mol, AuxiliaryBasis(settings.auxbasis, set(atoms.numbers)))
     dm = mf.make_rdm1()
     dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
     n_el = mf.mol.nelectron
-    c = fit_density(mf.mol, auxmol, dm_total, settings.metric,
-                    n_electrons=n_el if settings.constrain_electrons else None)
-    record = stored_record(atoms, mf, iterations, settings, c, energy_components(mf), fitting_floor(mf, auxmol, c),
-                           time.perf_counter() - t0)
+    c = fit_density(mf.mol, context.auxmol, dm_total, settings.metric,
+                    n_electrons=n_el if settings.constrain_electrons else None, context=context)
+    record = stored_record(atoms, mf, iterations, settings, c, energy_components(mf),
+                           fitting_floor(mf, context.auxmol, c, context), time.perf_counter() - t0)
     record["guess"] = "minao" if guess_model is None else "model"
     return record
 

@@ -21,10 +21,14 @@ Atomic units; all auxiliary-basis vectors in PySCF order.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import scipy.linalg
 
-from rhocast.density_fitting import packed_pairs, three_center_batches
+from rhocast.basis import from_canonical, to_canonical
+from rhocast.density_fitting import packed_pairs
+from rhocast.integrals import GRID_BLOCK, IntegralContext
 
 
 RHO_MIN = 1e-3  # density (e/Bohr^3) below which the xc kernel is left out
@@ -36,60 +40,65 @@ def response_memory_mb(mol, auxmol) -> float:
     return 8 * (2 * nocc * (mol.nao - nocc) * auxmol.nao + 3 * auxmol.nao ** 2) / 1e6
 
 
-def xc_kernel_matrix(mol, auxmol, c_in: np.ndarray, grid_level: int = 0,
-                     max_memory_mb: float = 500.0) -> np.ndarray:
+def xc_kernel_matrix(mol, auxmol, c_in: np.ndarray, grid_level: int = 0, max_memory_mb: Optional[float] = None,
+                     context: Optional[IntegralContext] = None) -> np.ndarray:
     """K_PQ = int phi_P f_xc[rho] phi_Q (n_aux, n_aux), LDA kernel of rho = sum_P c_P phi_P, zero where
-    rho < RHO_MIN; a grid of ``grid_level`` processed in blocks of at most ``max_memory_mb``."""
+    rho < RHO_MIN; the grid of ``grid_level`` from ``context`` (built when None, with ``max_memory_mb``),
+    processed in blocks within its memory."""
     from pyscf import dft
 
-    grids = dft.gen_grid.Grids(mol)
-    grids.level = grid_level
-    grids.build()
+    context = context if context is not None else IntegralContext(mol, auxmol, max_memory_mb)
+    grids = context.grids(grid_level)
     ni = dft.numint.NumInt()
     kernel = np.zeros((auxmol.nao, auxmol.nao))
-    block = max(1, int(max_memory_mb * 1e6 / (16 * auxmol.nao)))
+    block = context.block_size(16 * auxmol.nao, fraction=1.0, limit=GRID_BLOCK)
+    c_canonical = to_canonical(auxmol, c_in)
     for p0 in range(0, grids.weights.size, block):
-        phi = dft.numint.eval_ao(auxmol, grids.coords[p0:p0 + block])
-        rho = phi @ c_in
+        phi = context.aux_functions(grids.coords[p0:p0 + block])[0]  # canonical order
+        rho = phi @ c_canonical
         dense = rho > RHO_MIN
         phi, rho = phi[dense], rho[dense]
         fxc = ni.eval_xc("lda,vwn", rho, deriv=2)[2][0]
         kernel += phi.T @ ((grids.weights[p0:p0 + block][dense] * fxc)[:, None] * phi)
-    return kernel
+    return from_canonical(auxmol, from_canonical(auxmol, kernel, axis=0), axis=1)
 
 
 def newton_density_matrix(mol, auxmol, c_in: np.ndarray, mo_energy: np.ndarray, mo_coeff: np.ndarray,
-                          xc_kernel: bool = True, max_memory_mb: float = 500.0) -> np.ndarray:
+                          xc_kernel: bool = True, max_memory_mb: Optional[float] = None,
+                          context: Optional[IntegralContext] = None) -> np.ndarray:
     """Density matrix (nao, nao) at the linear-response (Newton) estimate of the SCF fixed point (closed shell).
 
     c_in: input density coefficients (PySCF order of ``auxmol``); mo_energy, mo_coeff: the orbitals of
     one Kohn-Sham step from it (aufbau, n_occ = N / 2 doubly occupied). ``xc_kernel=False`` keeps the
-    Hartree kernel only (random-phase approximation). ``max_memory_mb`` bounds the batches of
-    three-centre integrals and grid points; B itself takes :func:`response_memory_mb`.
+    Hartree kernel only (random-phase approximation). ``context`` (an IntegralContext of ``mol`` and
+    ``auxmol``, e.g. the Kohn-Sham step's; built when None, with ``max_memory_mb``) gives the three-centre
+    integrals, the metric and the grid, and bounds the batches; B itself takes :func:`response_memory_mb`.
     """
     from pyscf import lib
 
     if mol.spin != 0:
         raise ValueError("the Newton step is implemented for closed shells only")
+    context = context if context is not None else IntegralContext(mol, auxmol, max_memory_mb)
     nocc = mol.nelectron // 2
     occ, virt = mo_coeff[:, :nocc], mo_coeff[:, nocc:]
     dm_tril = packed_pairs(2 * occ @ occ.T)
     b = np.empty(auxmol.nao)
     bmat = np.empty((nocc, mo_coeff.shape[1] - nocc, auxmol.nao))
-    # unpacked integrals take twice the packed ones: halve the batch budget
-    for p0, p1, ints in three_center_batches(mol, auxmol, "coulomb", max_memory_mb / 2):
+    # unpacked integrals take twice the packed ones: unpack a quarter of the memory at a time
+    chunk = context.block_size(16 * mol.nao ** 2, fraction=0.25)
+    for p0, p1, ints in context.three_center("coulomb", fraction=0.25):
         b[p0:p1] = dm_tril @ ints
-        full = lib.unpack_tril(np.ascontiguousarray(ints.T))  # (batch, nao, nao)
-        bmat[:, :, p0:p1] = np.einsum("Pmn,mi,na->iaP", full, occ, virt, optimize=True)
+        for q0 in range(0, p1 - p0, chunk):
+            part = ints[:, q0:q0 + chunk]
+            full = lib.unpack_tril(np.ascontiguousarray(part.T))  # (chunk, nao, nao)
+            bmat[:, :, p0 + q0:p0 + q0 + part.shape[1]] = np.einsum("Pmn,mi,na->iaP", full, occ, virt, optimize=True)
     bmat = bmat.reshape(-1, auxmol.nao)
     gap = (mo_energy[:nocc, None] - mo_energy[None, nocc:]).ravel()  # eps_i - eps_a < 0
-    metric = scipy.linalg.cho_factor(auxmol.intor("int2c2e"))
-    c_out = scipy.linalg.cho_solve(metric, b)
+    c_out = context.solve_metric(b)
     bm = bmat  # B M, M = 1 in the random-phase approximation
     if xc_kernel:
-        bm = bmat + bmat @ scipy.linalg.cho_solve(metric, xc_kernel_matrix(mol, auxmol, c_in,
-                                                                            max_memory_mb=max_memory_mb))
-    a = scipy.linalg.cho_solve(metric, bmat.T @ ((4 / gap)[:, None] * bm))
+        bm = bmat + bmat @ context.solve_metric(xc_kernel_matrix(mol, auxmol, c_in, context=context))
+    a = context.solve_metric(bmat.T @ ((4 / gap)[:, None] * bm))
     x = np.linalg.solve(np.eye(auxmol.nao) - a, c_out - c_in)
     kappa_ov = ((bm @ x) / gap).reshape(nocc, -1)
     kappa = np.zeros((mo_coeff.shape[1],) * 2)

@@ -17,6 +17,8 @@
 
 namespace rhocast {
 
+using RowMatrixXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
 // Radius (Bohr) beyond which |phi_m(r)| (and, with deriv, its gradient) is below `tol` for every m.
 double shell_radius(const Shell& shell, double tol, int deriv = 0);
 
@@ -25,6 +27,14 @@ Eigen::MatrixXd collocate_density(const Basis& basis, const std::vector<int>& nu
                                   const Eigen::Ref<const Eigen::MatrixXd>& positions, const Eigen::Matrix3d& cell,
                                   const std::array<int, 3>& mesh, const Eigen::Ref<const Eigen::VectorXd>& coefficients,
                                   int deriv = 0, double tol = 1e-12);
+
+// phi_P(r_g) (and, with deriv = 1, d/dx, d/dy, d/dz phi_P) at arbitrary points `coords` (n_points, 3), no
+// lattice sum (molecular DFT grids): shape (1 + 3 deriv) n_points x n_functions, component-major, so a
+// row-major buffer reshapes to (1 + 3 deriv, n_points, n_functions). Points are screened in blocks of 64
+// (PySCF's grids are sorted into spatial boxes): a shell is evaluated only where it exceeds `tol`.
+RowMatrixXd collocate_functions(const Basis& basis, const std::vector<int>& numbers,
+                                const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                const Eigen::Ref<const Eigen::MatrixXd>& coords, int deriv = 0, double tol = 1e-12);
 
 // w_P = sum_g [f_0(r_g) phi_P(r_g) + sum_x f_x(r_g) d_x phi_P(r_g)] for `values` f of shape (1, N_g) or
 // (4, N_g) (no quadrature weight applied). The transpose of collocate_density.
