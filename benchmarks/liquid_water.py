@@ -3,15 +3,19 @@ density and Kohn-Sham energy errors (meV/atom, next to the published ~0.1 meV/at
 
 PBE, gth-dzvp with GTH pseudopotentials, ke_cutoff 200 Ha, auxiliary basis etb:gth-dzvp (rhocast's
 defaults for cells). Cells come from rhocast.sources.liquid_water (rigid TIP3P at 300 K, 1 g/cm^3).
-References are cached in benchmarks/cache and built resumably: rerun the same command to go on; the
-script prints how many cells are done. ``--build-only`` stops after the references (for a background run).
+References are cached in $RHOCAST_BENCH_CACHE (default ~/.cache/rhocast-bench, outside git) and built
+resumably: rerun the same command to go on (the cells of a larger --n32 extend the same trajectory); the
+script prints where and how many cells are done. ``--build-only`` stops after the references (for a
+background run); ``--n8 0`` skips the 8-molecule cells and the SCF-scheme comparison made on one of them.
 
-    python benchmarks/liquid_water.py [--n8 4] [--n32 8] [--build-only]
+    python benchmarks/liquid_water.py --n8 0 --n32 120 --build-only   # in the background, about 100 s a cell
+    python benchmarks/liquid_water.py --n8 0 --n32 120 --n-test 10    # learning curve and energies
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -27,7 +31,7 @@ from rhocast.references import ReferenceSettings, compute_references
 from rhocast.pbc.references import SCHEMES, make_scf
 from rhocast.units import HARTREE_MEV
 
-CACHE = Path(__file__).with_name("cache")
+CACHE = Path(os.environ.get("RHOCAST_BENCH_CACHE", "~/.cache/rhocast-bench")).expanduser()
 FIGURES = Path(__file__).with_name("figures")
 
 
@@ -71,19 +75,20 @@ def compare_schemes(cell, path: Path, cycles: int = 3, limit_s: float = 900.0) -
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n8", type=int, default=4, help="8-molecule cells")
-    p.add_argument("--n32", type=int, default=8, help="32-molecule cells")
-    p.add_argument("--n-test", type=int, default=2, help="held-out cells")
+    p.add_argument("--n32", type=int, default=120, help="32-molecule cells")
+    p.add_argument("--n-test", type=int, default=10, help="held-out cells (the last ones)")
     p.add_argument("--curve-cells", type=int, choices=(8, 32), default=32,
                    help="cell size of the learning curve and energy errors (8 when 32-molecule references are few)")
     p.add_argument("--n-sparse", type=int, default=300)
     p.add_argument("--build-only", action="store_true")
     args = p.parse_args()
-    CACHE.mkdir(exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
     FIGURES.mkdir(exist_ok=True)
-    cells8 = sources.liquid_water(args.n8, n_molecules=8, seed=8)
-    cells32 = sources.liquid_water(args.n32, n_molecules=32, seed=32) if args.n32 else []
-    schemes = compare_schemes(cells8[0], CACHE / "liquid_water_schemes_3cycles.json")
     paths = {8: CACHE / "liquid_water_8", 32: CACHE / "liquid_water_32"}
+    print("references: " + ", ".join(map(str, paths.values())), flush=True)
+    cells8 = sources.liquid_water(args.n8, n_molecules=8, seed=8) if args.n8 else []
+    cells32 = sources.liquid_water(args.n32, n_molecules=32, seed=32) if args.n32 else []
+    schemes = compare_schemes(cells8[0], CACHE / "liquid_water_schemes_3cycles.json") if cells8 else []
     sets = {}
     for n, cells in ((8, cells8), (32, cells32)):
         if cells:
@@ -94,9 +99,10 @@ def main() -> None:
                  float(np.mean([ds.info(i)["iterations"] for i in ds.indices()])),
                  float(np.mean([ds.floor(i)["relative_l2"] for i in ds.indices()])),
                  float(np.mean([ds.floor(i)["nmae"] for i in ds.indices()]))] for n, ds in sets.items()]
-    tables = ("SCF schemes on one 8-molecule cell, first SCF cycles from the same guess (setup included):\n\n"
-              + markdown_table(["scheme", "cycles", "time (s)", "time / multigrid"], schemes)
-              + "\n\nReferences (mean per cell; floor = fit of the SCF valence density on the cell grid):\n\n"
+    tables = (("SCF schemes on one 8-molecule cell, first SCF cycles from the same guess (setup included):\n\n"
+               + markdown_table(["scheme", "cycles", "time (s)", "time / multigrid"], schemes) + "\n\n"
+               if schemes else "")
+              + "References (mean per cell; floor = fit of the SCF valence density on the cell grid):\n\n"
               + markdown_table(["cells", "done", "time (s)", "SCF cycles", "floor rel. L2 %", "floor NMAE %"], ref_rows))
     curve_ds = sets.get(args.curve_cells)
     done = curve_ds.indices() if curve_ds is not None else []
