@@ -120,3 +120,42 @@ def test_mpi_fit_equals_serial(waters, tmp_path, solver):
     assert max(p["psi_and_metrics_mb"] for p in ranks) < 0.75 * total
     if solver == "cg":
         assert all(p["preconditioner_mb"] > 0 for p in ranks)
+
+
+def _mpi_cli(mpirun, *args, timeout=180):
+    r = subprocess.run([mpirun, "-n", "2", sys.executable, "-m", "rhocast", *args], capture_output=True, text=True,
+                       timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return r.stdout
+
+
+def test_mpi_reference_equals_serial_and_resumes(waters, tmp_path):
+    """Two ranks fill one dataset folder with the serial run's references; a rerun computes nothing."""
+    import ase.io
+
+    mpirun = _mpirun()
+    xyz = tmp_path / "waters.xyz"
+    ase.io.write(xyz, read_structures(DATA / "water_monomers_50.xyz")[:7], format="extxyz")
+    args = ("reference", str(xyz), "-o", str(tmp_path / "mpi"), "--basis", "sto-3g",
+            "--auxbasis", "def2-universal-jkfit", "--grid-level", "1")
+    out = _mpi_cli(mpirun, *args)
+    assert out.count("references ->") == 1 and "computed now        : 7" in out  # one summary, of both ranks
+    writers = sorted(p.name for p in (tmp_path / "mpi" / "index").iterdir())
+    assert len(writers) == 2 and all("rank" in w for w in writers), writers
+    serial, mpi = rhocast.Dataset(waters), rhocast.Dataset(tmp_path / "mpi")
+    assert list(mpi.indices()) == list(serial.indices()) == list(range(7))
+    for i in range(7):
+        assert np.allclose(mpi.coefficients(i), serial.coefficients(i), rtol=0, atol=1e-8)
+    again = _mpi_cli(mpirun, *args)
+    assert "computed now        : 0" in again and "already done        : 7" in again
+
+
+def test_mpi_fit_command_reports_memory_per_rank(waters, tmp_path):
+    mpirun = _mpirun()
+    out = _mpi_cli(mpirun, "fit", str(waters), "-o", str(tmp_path / "m.h5"), "--n-sparse", "8",
+                   "--max-radial", "4", "--max-angular", "3", "--fractions", "0.7", "0.3", "0")
+    assert out.count("model ->") == 1
+    assert "rank 0:" in out and "rank 1:" in out
+    report = json.loads((tmp_path / "m.report.json").read_text())
+    assert len(report["fit"]["ranks"]) == 2
+    assert sum(p["n_structures"] for p in report["fit"]["ranks"]) == report["n_train"]
