@@ -32,6 +32,9 @@ class SerialComm:
     def allreduce_sum(self, x):
         return x
 
+    def abort(self, code: int) -> None:
+        pass
+
 
 class MPIComm(SerialComm):
     """An mpi4py communicator with the collectives rhocast uses (pickled objects: the arrays summed are
@@ -52,6 +55,10 @@ class MPIComm(SerialComm):
 
     def gather(self, obj: Any, root: int = 0) -> list | None:
         return self.comm.gather(obj, root=root)
+
+    def abort(self, code: int) -> None:
+        """End every rank: one that failed alone would leave the others waiting in a collective."""
+        self.comm.Abort(code)
 
     def allreduce_sum(self, x):
         """Sum of ``x`` (a number or an array) over ranks, added in rank order on every rank."""
