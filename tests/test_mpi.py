@@ -153,9 +153,15 @@ def test_mpi_reference_equals_serial_and_resumes(waters, tmp_path):
 def test_mpi_fit_command_reports_memory_per_rank(waters, tmp_path):
     mpirun = _mpirun()
     out = _mpi_cli(mpirun, "fit", str(waters), "-o", str(tmp_path / "m.h5"), "--n-sparse", "8",
-                   "--max-radial", "4", "--max-angular", "3", "--fractions", "0.7", "0.3", "0")
+                   "--max-radial", "4", "--max-angular", "3", "--fractions", "0.7", "0.3", "0",
+                   "--solver", "cg", "--n-features", "40", "--feature-sample", "12")
     assert out.count("model ->") == 1
     assert "rank 0:" in out and "rank 1:" in out
     report = json.loads((tmp_path / "m.report.json").read_text())
     assert len(report["fit"]["ranks"]) == 2
-    assert sum(p["n_structures"] for p in report["fit"]["ranks"]) == report["n_train"]
+    ranks = report["fit"]["ranks"]
+    assert sum(p["n_structures"] for p in ranks) == report["n_train"]
+    # Every part measured on every rank; the feature sample is the same bounded one on both.
+    assert all(p[k] > 0 for p in ranks for k in ("psi_and_metrics_mb", "preconditioner_mb", "feature_sample_mb",
+                                                    "peak_memory_mb"))
+    assert ranks[0]["feature_sample_mb"] == ranks[1]["feature_sample_mb"]

@@ -247,11 +247,11 @@ class DensityModel:
 
     def _rank_memory_report(self, reg, n_structures: int, peak_mb: float) -> dict:
         """This rank's structures and sizes (MB) of the fit's parts: Psi and metrics (the Regression
-        shard), the CG preconditioner, the feature sample's selected columns, and the peak RSS."""
-        pre = getattr(self, "_preconditioner_bytes", 0)
-        sample = sum(np.asarray(c).nbytes for c in (self.descriptor_.selected_ or {}).values())
+        shard), the CG preconditioner (0 for the direct solver), the feature sample's features (0 without
+        feature selection), and the peak RSS."""
         return {"n_structures": n_structures, "psi_and_metrics_mb": reg.memory_bytes / 1e6,
-                "preconditioner_mb": pre / 1e6, "feature_selection_mb": sample / 1e6, "peak_memory_mb": peak_mb}
+                "preconditioner_mb": getattr(self, "_preconditioner_bytes", 0) / 1e6,
+                "feature_sample_mb": self._feature_sample_bytes / 1e6, "peak_memory_mb": peak_mb}
 
     def _read_training_data(self, dataset, indices, comm, times: dict
                             ) -> tuple[list[Atoms], list[int], list[np.ndarray]]:
@@ -283,8 +283,13 @@ class DensityModel:
         t = time.perf_counter()
         self.descriptor_ = LambdaSoap(self.species_, self.cutoff, self.max_radial, self.max_angular,
                                       self.auxbasis_.max_l, self.atomic_width, self.cutoff_width)
+        self._feature_sample_bytes = 0
         if self.n_features is not None:
             subsets = feature_sample(structures, self.feature_sample, self.seed)
+            # All features of the sample's atoms (held during the selection): 8 B x atoms x sum (2l+1) D_l.
+            per_atom = sum((2 * lam + 1) * self.descriptor_.core.n_features(lam)
+                           for lam in range(self.descriptor_.max_lambda + 1))
+            self._feature_sample_bytes = 8 * per_atom * sum(len(s) for s in subsets)
             self.descriptor_.select_features(structures, self.n_features, subsets)
         times["feature selection"] = time.perf_counter() - t
 
@@ -374,6 +379,7 @@ class DensityModel:
             h = reg.hessian()
             self.weights_ = scipy.linalg.cho_solve(scipy.linalg.cho_factor(h), reg.rhs())
             self.cg_iterations_ = 0
+            self._preconditioner_bytes = 0
         else:
             cg = _Checkpoint(checkpoint, checkpoint_every, self._fingerprint(reg)) if checkpoint else None
             self.weights_ = self._conjugate_gradients(reg, progress and comm.rank == 0, cg, resume, comm)

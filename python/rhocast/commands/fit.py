@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
           f"{sum(model.fit_report_['times_s'].values()):.1f} s, peak memory {model.fit_report_['peak_memory_mb']:.0f} MB)")
     for r, part in enumerate(model.fit_report_["ranks"]):
         print(f"  rank {r}: {part['n_structures']} structures, Psi + metrics {part['psi_and_metrics_mb']:.1f} MB, "
-              f"preconditioner {part['preconditioner_mb']:.1f} MB, feature selection "
-              f"{part['feature_selection_mb']:.2f} MB, peak {part['peak_memory_mb']:.0f} MB")
+              f"preconditioner {part['preconditioner_mb']:.1f} MB, feature sample "
+              f"{part['feature_sample_mb']:.1f} MB, peak {part['peak_memory_mb']:.0f} MB")
     print(f"{split_name} ({len(val)} structures):\n{e.table()}\n  fitting floor        : {floor:.4f} %")
     return 0
