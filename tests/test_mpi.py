@@ -150,7 +150,12 @@ def test_mpi_reference_equals_serial_and_resumes(waters, tmp_path):
     assert "computed now        : 0" in again and "already done        : 7" in again
 
 
-def test_mpi_fit_command_reports_memory_per_rank(waters, tmp_path):
+def test_mpi_fit_command_reports_memory_per_rank_and_predict_splits(waters, tmp_path):
+    """``mpirun -n 2 rhocast fit``: one summary with each rank's memory; ``predict`` under mpirun writes
+    the serial predictions."""
+    import ase.io
+    import h5py
+
     mpirun = _mpirun()
     out = _mpi_cli(mpirun, "fit", str(waters), "-o", str(tmp_path / "m.h5"), "--n-sparse", "8",
                    "--max-radial", "4", "--max-angular", "3", "--fractions", "0.7", "0.3", "0",
@@ -165,3 +170,14 @@ def test_mpi_fit_command_reports_memory_per_rank(waters, tmp_path):
     assert all(p[k] > 0 for p in ranks for k in ("psi_and_metrics_mb", "preconditioner_mb", "feature_sample_mb",
                                                     "peak_memory_mb"))
     assert ranks[0]["feature_sample_mb"] == ranks[1]["feature_sample_mb"]
+    xyz = tmp_path / "new.xyz"
+    ase.io.write(xyz, read_structures(DATA / "water_monomers_50.xyz")[40:45], format="extxyz")
+    _mpi_cli(mpirun, "predict", str(tmp_path / "m.h5"), str(xyz), "-o", str(tmp_path / "mpi.h5"))
+    r = subprocess.run([sys.executable, "-m", "rhocast", "predict", str(tmp_path / "m.h5"), str(xyz), "-o",
+                        str(tmp_path / "serial.h5")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    with h5py.File(tmp_path / "mpi.h5") as f, h5py.File(tmp_path / "serial.h5") as g:
+        assert len(f["structures"]) == len(g["structures"]) == 5
+        for k in g["structures"]:
+            assert np.array_equal(f[f"structures/{k}/coefficients"][()], g[f"structures/{k}/coefficients"][()])
+            assert np.array_equal(f[f"structures/{k}/numbers"][()], g[f"structures/{k}/numbers"][()])
