@@ -48,9 +48,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"rhocast {args.command}: error: {err}", file=sys.stderr)
+        _end_other_ranks(1)
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _end_other_ranks(code: int) -> None:
+    """Under mpirun, an error on one rank ends all (the others would wait in a collective forever)."""
+    from rhocast.parallel import world
+
+    world().abort(code)
 
 
 def _interrupt(signum, frame):

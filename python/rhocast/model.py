@@ -208,15 +208,22 @@ class DensityModel:
     # --- fitting ----------------------------------------------------------------------------------
     def fit(self, dataset, indices: Optional[Sequence[int]] = None, progress: bool = True,
             checkpoint: Optional[Union[str, Path]] = None, checkpoint_every: int = 20,
-            resume: bool = False) -> "DensityModel":
+            resume: bool = False, comm=None) -> "DensityModel":
         """Fit on ``dataset`` (a :class:`rhocast.Dataset`) positions ``indices`` (default: converged ones).
+
+        ``comm``: a :mod:`rhocast.parallel` communicator (default serial). Every rank calls ``fit`` with
+        the same arguments; each builds Psi and metrics of its own shard of the training structures
+        (dealt by atoms^2), the solve sums over ranks, checkpoints are written by rank 0, and every rank
+        ends with the same model.
 
         ``checkpoint``: file for the CG state, written every ``checkpoint_every`` iterations. With
         ``resume=True`` CG restarts from the weights stored there, if they belong to this problem (a
         fingerprint of the data, the loss and the layout); otherwise a checkpoint is overwritten.
         """
         from rhocast.memory import PeakRSS
+        from rhocast.parallel import SerialComm
 
+        comm = SerialComm() if comm is None else comm
         check_params(self.get_params())
         if not _is_int(checkpoint_every) or checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be an integer >= 1, not {checkpoint_every!r}")
@@ -224,30 +231,45 @@ class DensityModel:
             raise ValueError("resume=True needs a checkpoint file")
         times: dict[str, float] = {}
         with PeakRSS() as peak:
-            structures, coefs = self._read_training_data(dataset, indices, times)
+            structures, shard, coefs = self._read_training_data(dataset, indices, comm, times)
             self._select_features(structures, times)
-            self._select_sparse_environments(structures, times)
+            self._select_sparse_environments(structures, shard, comm, times)
             self._build_projectors(times)
-            self._fit_baselines(structures, coefs)
-            reg = self._assemble(structures, coefs, progress, times)
-            self._solve(reg, progress, checkpoint, checkpoint_every, resume, times)
+            self._fit_baselines([structures[i] for i in shard], coefs, comm)
+            reg = self._assemble([structures[i] for i in shard], coefs, len(structures), comm, progress, times)
+            self._solve(reg, progress, checkpoint, checkpoint_every, resume, times, comm)
         self.fit_report_ = {"n_train": len(structures), "n_weights": int(self.n_weights_), "solver": self.solver_used_,
                             "cg_iterations": int(self.cg_iterations_), "times_s": times,
                             "regression_memory_mb": reg.memory_bytes / 1e6, "peak_memory_mb": peak.mb,
                             "training_loss": self.training_loss_}
+        self.fit_report_["ranks"] = comm.allgather(self._rank_memory_report(reg, len(shard), peak.mb))
         return self
 
-    def _read_training_data(self, dataset, indices, times: dict) -> tuple[list[Atoms], list[np.ndarray]]:
+    def _rank_memory_report(self, reg, n_structures: int, peak_mb: float) -> dict:
+        """This rank's structures and sizes (MB) of the fit's parts: Psi and metrics (the Regression
+        shard), the CG preconditioner (0 for the direct solver), the feature sample's features (0 without
+        feature selection), and the peak RSS."""
+        return {"n_structures": n_structures, "psi_and_metrics_mb": reg.memory_bytes / 1e6,
+                "preconditioner_mb": getattr(self, "_preconditioner_bytes", 0) / 1e6,
+                "feature_sample_mb": self._feature_sample_bytes / 1e6, "peak_memory_mb": peak_mb}
+
+    def _read_training_data(self, dataset, indices, comm, times: dict
+                            ) -> tuple[list[Atoms], list[int], list[np.ndarray]]:
+        """All training structures (atoms only), this rank's shard (positions in them, dealt by
+        atoms^2) and the shard's coefficients."""
+        from rhocast.parallel import deal
+
         t = time.perf_counter()
         idx = np.asarray(dataset.indices() if indices is None else indices, dtype=int)
         if len(idx) == 0:
             raise ValueError("no training structures")
         structures = [dataset.atoms(int(i)) for i in idx]
-        coefs = [dataset.coefficients(int(i)) for i in idx]
+        shard = deal([len(a) ** 2 for a in structures], comm.size)[comm.rank]
+        coefs = [dataset.coefficients(int(idx[i])) for i in shard]
         self.reference_settings_ = dict(dataset.settings)
         self.species_ = sorted({int(z) for a in structures for z in a.numbers})
         self.auxbasis_ = AuxiliaryBasis(dataset.settings["auxbasis"], self.species_)
-        for a, c in zip(structures, coefs):
+        for a, c in zip([structures[i] for i in shard], coefs):
             if c.size != self.auxbasis_.offsets(a.numbers)[-1]:
                 raise ValueError("dataset coefficients do not match its auxiliary basis")
         # Which structures trained the model, by content (no file paths: a model outlives its folder).
@@ -255,24 +277,34 @@ class DensityModel:
         self.train_hashes_ = [str(dataset.info(int(i))["hash"]) for i in idx]
         self.dataset_name_ = Path(dataset.path).name
         times["reading data"] = time.perf_counter() - t
-        return structures, coefs
+        return structures, shard, coefs
 
     def _select_features(self, structures: Sequence[Atoms], times: dict) -> None:
         t = time.perf_counter()
         self.descriptor_ = LambdaSoap(self.species_, self.cutoff, self.max_radial, self.max_angular,
                                       self.auxbasis_.max_l, self.atomic_width, self.cutoff_width)
+        self._feature_sample_bytes = 0
         if self.n_features is not None:
             subsets = feature_sample(structures, self.feature_sample, self.seed)
+            # All features of the sample's atoms (held during the selection): 8 B x atoms x sum (2l+1) D_l.
+            per_atom = sum((2 * lam + 1) * self.descriptor_.core.n_features(lam)
+                           for lam in range(self.descriptor_.max_lambda + 1))
+            self._feature_sample_bytes = 8 * per_atom * sum(len(s) for s in subsets)
             self.descriptor_.select_features(structures, self.n_features, subsets)
         times["feature selection"] = time.perf_counter() - t
 
-    def _select_sparse_environments(self, structures: Sequence[Atoms], times: dict) -> None:
-        """FPS per species on the lambda = 0 features of the training atoms."""
+    def _select_sparse_environments(self, structures: Sequence[Atoms], shard: Sequence[int], comm,
+                                    times: dict) -> None:
+        """FPS per species on the lambda = 0 features of the training atoms (each rank computes its
+        shard's, all ranks gather them in structure order and run the same FPS)."""
         t = time.perf_counter()
         scalar = LambdaSoap.from_dict({**self.descriptor_.to_dict(), "max_lambda": 0})
         if self.descriptor_.selected_ is not None:
             scalar.selected_ = {0: self.descriptor_.selected_[0]}
-        f0 = scalar.compute(structures)[0][:, 0]
+        mine = {s: f for s, f in zip(shard, np.split(scalar.compute([structures[s] for s in shard])[0][:, 0],
+                                                     np.cumsum([len(structures[s]) for s in shard])[:-1]))}
+        gathered = {s: f for part in comm.allgather(mine) for s, f in part.items()}
+        f0 = np.concatenate([gathered[s] for s in range(len(structures))])
         numbers = np.concatenate([a.numbers for a in structures])
         owner = np.concatenate([[s] * len(a) for s, a in enumerate(structures)])
         local = np.concatenate([np.arange(len(a)) for a in structures])
@@ -300,25 +332,31 @@ class DensityModel:
         self._build_layout()
         times["kernels and projectors"] = time.perf_counter() - t
 
-    def _fit_baselines(self, structures: Sequence[Atoms], coefs: Sequence[np.ndarray]) -> None:
-        """Mean lambda = 0 coefficients per species over the *training* set only."""
+    def _fit_baselines(self, structures: Sequence[Atoms], coefs: Sequence[np.ndarray], comm) -> None:
+        """Mean lambda = 0 coefficients per species over the *training* set only (sums and counts of
+        this rank's shard, reduced over ranks)."""
         self.baselines_ = {}
         self._core_ = None  # the compiled predictor is rebuilt from the new arrays, without the old weights
         self.__dict__.pop("weights_", None)
         for z in self.species_:
             blocks = [c[off[a]:off[a + 1]] for at, c in zip(structures, coefs)
                       for off in [self.auxbasis_.offsets(at.numbers)] for a in np.flatnonzero(at.numbers == z)]
-            self.baselines_[z] = np.mean(blocks, axis=0) * self._scalar_mask(z)
+            size = self.auxbasis_.offsets([z])[-1]
+            total = comm.allreduce_sum(np.sum(blocks, axis=0) if blocks else np.zeros(size))
+            count = comm.allreduce_sum(len(blocks))
+            self.baselines_[z] = total / count * self._scalar_mask(z)
 
-    def _assemble(self, structures, coefs, progress: bool, times: dict):
-        """The loss as rhocast._core.Regression: Psi and O_s of every training structure."""
+    def _assemble(self, structures, coefs, n_total: int, comm, progress: bool, times: dict):
+        """The loss as a :class:`rhocast.sharded_regression.ShardedRegression`: Psi and O_s of this
+        rank's ``structures`` (of ``n_total`` over all ranks) in a rhocast._core.Regression."""
         from rhocast import _core
         from rhocast.progress import progress_bar
+        from rhocast.sharded_regression import ShardedRegression
 
         t_psi = t_metric = 0.0
         reg = _core.Regression(self.n_weights_, self.regularization)
         for a, c in progress_bar(list(zip(structures, coefs)), desc="kernels + metrics", unit="structure",
-                                 show=progress):
+                                 show=progress and comm.rank == 0):
             t = time.perf_counter()
             shells, psi = self._structure_maps(a)
             t_psi += time.perf_counter() - t
@@ -328,9 +366,10 @@ class DensityModel:
             reg.add_structure(o, c - self._baseline_vector(a), shells, psi)
         times["projected kernels (Psi)"] = t_psi
         times[f"{self.loss_metric} metrics"] = t_metric
-        return reg
+        return ShardedRegression(reg, comm, n_total)
 
-    def _solve(self, reg, progress: bool, checkpoint, checkpoint_every: int, resume: bool, times: dict) -> None:
+    def _solve(self, reg, progress: bool, checkpoint, checkpoint_every: int, resume: bool, times: dict,
+               comm) -> None:
         t = time.perf_counter()
         solver = self.solver
         if solver == "auto":
@@ -340,9 +379,10 @@ class DensityModel:
             h = reg.hessian()
             self.weights_ = scipy.linalg.cho_solve(scipy.linalg.cho_factor(h), reg.rhs())
             self.cg_iterations_ = 0
+            self._preconditioner_bytes = 0
         else:
             cg = _Checkpoint(checkpoint, checkpoint_every, self._fingerprint(reg)) if checkpoint else None
-            self.weights_ = self._conjugate_gradients(reg, progress, cg, resume)
+            self.weights_ = self._conjugate_gradients(reg, progress and comm.rank == 0, cg, resume, comm)
         times[f"solve ({solver})"] = time.perf_counter() - t
         self._core_predictor().set_weights(self.weights_)
         self.solver_used_ = solver
@@ -426,13 +466,15 @@ class DensityModel:
         return np.concatenate([self.baselines_[int(z)] for z in atoms.numbers])
 
     def _conjugate_gradients(self, reg, progress: bool, checkpoint: Optional["_Checkpoint"],
-                             resume: bool) -> np.ndarray:
+                             resume: bool, comm) -> np.ndarray:
         """Block-Jacobi preconditioned CG on H w = b; with ``resume``, restarted from a checkpoint's weights
         (the residual b - H w is recomputed, never read from the file)."""
         from rhocast.progress import progress_bar
 
         starts, sizes = self._preconditioner_blocks()
-        factors = [scipy.linalg.cho_factor(b) for b in reg.jacobi_blocks(starts, sizes)]
+        blocks = reg.jacobi_blocks(starts, sizes)
+        self._preconditioner_bytes = sum(b.nbytes for b in blocks)
+        factors = [scipy.linalg.cho_factor(b) for b in blocks]
 
         def precondition(r):
             z = np.empty_like(r)
@@ -443,7 +485,7 @@ class DensityModel:
         b = reg.rhs()
         b_norm = np.linalg.norm(b)
         loss0 = reg.loss(np.zeros_like(b))
-        w, it = (checkpoint.load() if resume else None) or (np.zeros_like(b), 0)
+        w, it = comm.bcast(checkpoint.load() if resume and comm.rank == 0 else None) or (np.zeros_like(b), 0)
         r = b - reg.hessian_product(w) if it else b.copy()
         z = precondition(r)
         p = z.copy()
@@ -463,7 +505,7 @@ class DensityModel:
             self.loss_history_.append(float(loss0 - 0.5 * (w @ b + w @ r)))
             bar.update()
             bar.set_postfix(rel_residual=f"{np.linalg.norm(r) / b_norm:.2e}", refresh=False)
-            if checkpoint and it % checkpoint.every == 0:
+            if checkpoint and comm.rank == 0 and it % checkpoint.every == 0:
                 checkpoint.save(w, it)
         bar.close()
         self.cg_iterations_ = it

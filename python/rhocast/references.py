@@ -270,7 +270,8 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
                        density_fit_scf: bool = False, constrain_electrons: bool = False,
                        pseudo: Optional[str] = None, ke_cutoff: Optional[float] = None,
                        pbc_scheme: Optional[str] = None, n_workers: int = 1,
-                       guess_model: Optional[Union[str, Path]] = None, progress: bool = True) -> ReferenceSummary:
+                       guess_model: Optional[Union[str, Path]] = None, progress: bool = True,
+                       comm=None) -> ReferenceSummary:
     """Compute DFT references for ``structures`` and store them in the HDF5 file ``output``.
 
     Resumable: structures already in ``output`` (same position, same geometry) are skipped; a file
@@ -282,8 +283,16 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
     model file or shipped model name) starts each molecule's SCF from that model's predicted density
     (:func:`rhocast.scf_guess.scf_guess`): fewer SCF cycles, the same converged references; structures
     with elements it has not seen start from minao. Each stored structure records its guess.
+
+    ``comm`` (a :mod:`rhocast.parallel` communicator; every rank calls with the same arguments): the
+    pending structures are dealt to ranks by estimated cost (electrons^3, largest first), each rank runs
+    its own SCFs (with ``n_workers`` each) into the one dataset folder, and rank 0 returns the summary of
+    all ranks (the others their own part).
     """
+    from rhocast.parallel import SerialComm, deal
     from rhocast.progress import progress_bar
+
+    comm = SerialComm() if comm is None else comm
 
     atoms_list = read_structures(structures)
     periodic = {bool(a.pbc.any()) for a in atoms_list}
@@ -317,9 +326,12 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
         pending.append(i)
         key = charge_and_spin(a)
         summary.charge_spin[key] = summary.charge_spin.get(key, 0) + 1
+    comm.barrier()  # every rank has read what is done before any rank appends: all deal the same list
+    electrons = [float(atoms_list[i].numbers.sum() - charge_and_spin(atoms_list[i])[0]) for i in pending]
+    pending = [pending[k] for k in deal([e ** 3 for e in electrons], comm.size)[comm.rank]]
 
     t0 = time.perf_counter()
-    bar = progress_bar(total=len(pending), desc="references", unit="structure", show=progress)
+    bar = progress_bar(total=len(pending), desc="references", unit="structure", show=progress and comm.rank == 0)
 
     tracebacks = []
 
@@ -350,13 +362,28 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
             _run_pool(tasks, n_workers, commit)
     finally:
         bar.close()
-        if tracebacks:
+        if comm.size > 1:
+            _gather_summaries(summary, tracebacks, comm)
+        if tracebacks and comm.rank == 0:
             log = output.with_name(output.name + ".errors.log")
             with open(log, "a") as f:
                 f.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}\n" + "\n".join(tracebacks))
             summary.error_log = str(log)
     summary.wall_time = time.perf_counter() - t0
     return summary
+
+
+def _gather_summaries(summary: ReferenceSummary, tracebacks: list, comm) -> None:
+    """Rank 0's ``summary`` and ``tracebacks`` extended by the other ranks' (after they all finished)."""
+    parts = comm.gather((summary.computed, summary.not_converged, summary.failed, summary.floors, tracebacks))
+    if comm.rank != 0:
+        return
+    for computed, not_converged, failed, floors, traces in parts[1:]:
+        summary.computed += computed
+        summary.not_converged += not_converged
+        summary.failed.update(failed)
+        summary.floors += floors
+        tracebacks += traces
 
 
 def _run_pool(tasks: list, n_workers: int, commit) -> None:

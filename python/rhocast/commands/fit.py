@@ -67,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
     from rhocast.dataset import Dataset
     from rhocast.accuracy import density_errors
     from rhocast.model import check_params
+    from rhocast.parallel import world
+
+    comm = world()  # under mpirun each rank fits its shard; rank 0 prints and writes
+    say = print if comm.rank == 0 else (lambda *a, **k: None)
 
     cfg = _settings(args)
     if args.resume and not args.checkpoint:
@@ -88,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"the validation split is empty ({len(ds.indices())} converged structures, "
                              f"--fractions {' '.join(map(str, fractions))}): a --regularization scan and "
                              "--train-sizes need validation structures")
-        print("warning: no validation split: the errors below are on the training structures and say "
+        say("warning: no validation split: the errors below are on the training structures and say "
               "nothing about new ones", file=sys.stderr)
         val = train
     split_name = "validation" if val is not train else "training (no validation split)"
@@ -100,25 +104,27 @@ def run(args: argparse.Namespace) -> int:
     for eta in etas:
         m = DensityModel(**params, regularization=eta).fit(ds, train, checkpoint=args.checkpoint,
                                                             checkpoint_every=args.checkpoint_every,
-                                                            resume=args.resume)
+                                                            resume=args.resume, comm=comm)
         err = density_errors(m, ds, val)
         scan.append((eta, err.relative_l2, err.baseline_relative))
         if len(etas) > 1:
-            print(f"  regularization {eta:g}: validation relative L2 {err.relative_l2:.4f} %")
+            say(f"  regularization {eta:g}: validation relative L2 {err.relative_l2:.4f} %")
         if e is None or err.relative_l2 < e.relative_l2:
             model, e = m, err
     if len(etas) > 1:
-        print(f"  kept regularization {model.regularization:g}")
+        say(f"  kept regularization {model.regularization:g}")
     curve = []
     order = np.random.default_rng(cfg.get("split_seed", 0)).permutation(train)
     for n in sorted(set(cfg.get("train_sizes", [])) - {len(train)}):
         m = DensityModel(**{**params, "regularization": model.regularization})
-        m.fit(ds, np.sort(order[:n]))
+        m.fit(ds, np.sort(order[:n]), comm=comm)
         err = density_errors(m, ds, val)
         curve.append((n, err.relative_l2, err.baseline_relative))
-        print(f"  {n:5d} training structures: relative L2 {err.relative_l2:.4f} %, "
+        say(f"  {n:5d} training structures: relative L2 {err.relative_l2:.4f} %, "
               f"baseline-relative {err.baseline_relative:.3f} %")
     curve.append((len(train), e.relative_l2, e.baseline_relative))
+    if comm.rank != 0:
+        return 0
     model.save(out)
     floor = float(np.mean([ds.floor(int(i))["relative_l2"] for i in val]))
     report = {"dataset": str(args.dataset), "model": str(out), "settings": cfg, "n_train": len(train),
@@ -132,5 +138,9 @@ def run(args: argparse.Namespace) -> int:
         plots.loss_history(out.with_suffix(".loss_history.png"), model.loss_history_)
     print(f"model -> {out}  ({model.fit_report_['n_weights']} weights, solver {model.solver_used_}, "
           f"{sum(model.fit_report_['times_s'].values()):.1f} s, peak memory {model.fit_report_['peak_memory_mb']:.0f} MB)")
+    for r, part in enumerate(model.fit_report_["ranks"]):
+        print(f"  rank {r}: {part['n_structures']} structures, Psi + metrics {part['psi_and_metrics_mb']:.1f} MB, "
+              f"preconditioner {part['preconditioner_mb']:.1f} MB, feature sample "
+              f"{part['feature_sample_mb']:.1f} MB, peak {part['peak_memory_mb']:.0f} MB")
     print(f"{split_name} ({len(val)} structures):\n{e.table()}\n  fitting floor        : {floor:.4f} %")
     return 0

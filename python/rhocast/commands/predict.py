@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     import h5py
 
+    from rhocast.parallel import deal, world
     from rhocast.pretrained_models import load_model
     from rhocast.progress import progress_bar
     from rhocast.properties import electron_count, write_cube
@@ -35,27 +36,36 @@ def run(args: argparse.Namespace) -> int:
     structures = read_structures(args.structures)
     for i, a in enumerate(structures):
         validate_structure(a, i)
+    t0 = time.perf_counter()
+    comm = world()  # under mpirun each rank predicts its share (dealt by atoms^2); rank 0 writes
+    results = {}
+    for i in progress_bar(deal([len(a) ** 2 for a in structures], comm.size)[comm.rank], desc="predict",
+                          unit="structure", show=comm.rank == 0):
+        a = structures[i]
+        c = model.predict(a)
+        results[i] = (c, electron_count(c, model.auxbasis_, a.numbers), structure_indicators(model, a, c))
+        if args.cube:
+            Path(args.cube).mkdir(parents=True, exist_ok=True)
+            write_cube(Path(args.cube) / f"{i:06d}.cube", a, c, model.auxbasis_, resolution=args.cube_resolution)
+    results = {i: r for part in comm.gather(results) or [] for i, r in part.items()}
+    if comm.rank != 0:
+        return 0
     out = Path(args.output)
     tmp = out.with_name(out.name + ".tmp")
-    t0 = time.perf_counter()
     indicators = []
     with h5py.File(tmp, "w") as f:
         f.attrs["format"] = "rhocast-predictions"
         f.attrs["auxbasis"] = model.auxbasis_.to_json()
         f.attrs["model"] = str(Path(args.model).resolve())
-        for i, a in enumerate(progress_bar(structures, desc="predict", unit="structure")):
-            c = model.predict(a)
+        for i, a in enumerate(structures):
+            c, n_electrons, trust = results[i]
             g = f.create_group(f"structures/{i:06d}")
             g["numbers"], g["positions"], g["cell"], g["pbc"] = a.numbers, a.positions, a.cell.array, a.pbc
             g["coefficients"] = c
-            g.attrs["n_electrons"] = electron_count(c, model.auxbasis_, a.numbers)
-            trust = structure_indicators(model, a, c)
+            g.attrs["n_electrons"] = n_electrons
             g.attrs["max_novelty"], g.attrs["most_novel_atom"] = trust.max_novelty, trust.most_novel_atom
             g.attrs["electron_count_error"] = trust.electron_count_error
             indicators.append((trust.max_novelty, i, trust.describe(a)))
-            if args.cube:
-                Path(args.cube).mkdir(parents=True, exist_ok=True)
-                write_cube(Path(args.cube) / f"{i:06d}.cube", a, c, model.auxbasis_, resolution=args.cube_resolution)
     os.replace(tmp, out)
     dt = time.perf_counter() - t0
     print(f"{len(structures)} predictions -> {out}  ({dt:.2f} s, {dt / max(1, len(structures)):.3f} s per structure)")

@@ -45,6 +45,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rhocast.parallel import world
     from rhocast.references import compute_references
     from rhocast.structures import read_structures, set_charge_and_spin
 
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         grid_level=args.grid_level, conv_tol=args.conv_tol, max_cycle=args.max_cycle,
         density_fit_scf=args.density_fit, constrain_electrons=args.constrain_electrons, pseudo=args.pseudo,
         ke_cutoff=args.ke_cutoff, pbc_scheme=args.pbc_scheme, n_workers=args.workers,
-        guess_model=args.guess_model)
+        guess_model=args.guess_model, comm=(comm := world()))
+    if comm.rank != 0:  # under mpirun rank 0 reports for all ranks
+        return 0
     print(summary)
     return 1 if summary.failed else 0

@@ -1,0 +1,44 @@
+"""The density regression summed over ranks: each rank's ``rhocast._core.Regression`` holds its shard of
+the training structures; this wrapper has the same solver-facing methods and reduces them.
+
+The regularisation (eta |w|^2 and its derivatives) is added by rank 0 only, once, not R times; the
+scale 2/N uses the total number of structures over all shards (``set_total_structures``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rhocast.parallel import SerialComm
+
+
+class ShardedRegression:
+    """``reg`` (this rank's shard) and ``comm``; every method is a collective call."""
+
+    def __init__(self, reg, comm: SerialComm, n_total: int):
+        self.reg, self.comm = reg, comm
+        reg.set_total_structures(int(n_total))
+        self._eta = comm.rank == 0
+
+    @property
+    def memory_bytes(self) -> int:
+        """This rank's bytes (Psi and metrics of its shard)."""
+        return self.reg.memory_bytes
+
+    def rhs(self) -> np.ndarray:
+        return self.comm.allreduce_sum(self.reg.rhs())
+
+    def hessian(self) -> np.ndarray:
+        return self.comm.allreduce_sum(self.reg.hessian(self._eta))
+
+    def hessian_product(self, v: np.ndarray) -> np.ndarray:
+        return self.comm.allreduce_sum(self.reg.hessian_product(v, self._eta))
+
+    def loss(self, w: np.ndarray) -> float:
+        return float(self.comm.allreduce_sum(self.reg.loss(w, self._eta)))
+
+    def jacobi_blocks(self, starts: list[int], sizes: list[int]) -> list[np.ndarray]:
+        """The preconditioner's blocks summed over ranks: one reduction of all blocks, once per solve."""
+        flat = self.comm.allreduce_sum(np.concatenate(
+            [b.ravel() for b in self.reg.jacobi_blocks(starts, sizes, self._eta)]))
+        ends = np.cumsum([n * n for n in sizes])
+        return [flat[e - n * n:e].reshape(n, n) for e, n in zip(ends, sizes)]
