@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 
@@ -25,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     import h5py
 
+    from rhocast.atomic import atomic_write
     from rhocast.pretrained_models import load_model
     from rhocast.progress import progress_bar
     from rhocast.properties import electron_count, write_cube
@@ -36,10 +36,9 @@ def run(args: argparse.Namespace) -> int:
     for i, a in enumerate(structures):
         validate_structure(a, i)
     out = Path(args.output)
-    tmp = out.with_name(out.name + ".tmp")
     t0 = time.perf_counter()
     indicators = []
-    with h5py.File(tmp, "w") as f:
+    with atomic_write(out) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["format"] = "rhocast-predictions"
         f.attrs["auxbasis"] = model.auxbasis_.to_json()
         f.attrs["model"] = str(Path(args.model).resolve())
@@ -56,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
             if args.cube:
                 Path(args.cube).mkdir(parents=True, exist_ok=True)
                 write_cube(Path(args.cube) / f"{i:06d}.cube", a, c, model.auxbasis_, resolution=args.cube_resolution)
-    os.replace(tmp, out)
     dt = time.perf_counter() - t0
     print(f"{len(structures)} predictions -> {out}  ({dt:.2f} s, {dt / max(1, len(structures)):.3f} s per structure)")
     print(_trust_summary(indicators))
