@@ -11,27 +11,15 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 from _record import markdown_table, record
-from _water import cluster
-from rhocast import sources
-from rhocast.dataset import Dataset
-from rhocast.demo import MODEL, SETTINGS
-from rhocast.model import DensityModel
-from rhocast.references import compute_references
-from rhocast.sources import distorted_waters
-
-CACHE = Path(__file__).with_name("cache")
+from _water import cluster, monomer_model_and_cell
+from rhocast.demo import MODEL
 NUMPY_MS_PER_ATOM = {32: 1.173, 1000: 1.237}  # the numpy predictor at ea6d823, this machine, 1 thread
 
 
 def main() -> None:
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / "scaling_monomers.h5"
-    compute_references(distorted_waters(40, seed=0), path, progress=False, **SETTINGS)
-    model = DensityModel(**MODEL).fit(Dataset(path), progress=False)
-    cell = sources.liquid_water(1, n_molecules=32, seed=0, equilibration_ps=0.5)[0]
+    model, cell = monomer_model_and_cell()
     rows = []
     for n in (32, 1000):
         atoms = cluster(cell, n)

@@ -10,39 +10,28 @@ from __future__ import annotations
 
 import argparse
 import time
-import tracemalloc
-from pathlib import Path
 
 from _record import markdown_table, record
-from _water import cluster
-from rhocast import sources
-from rhocast.dataset import Dataset
+from _water import cluster, monomer_model_and_cell
 from rhocast.demo import MODEL, SETTINGS
-from rhocast.sources import distorted_waters
-from rhocast.model import DensityModel
-from rhocast.references import ReferenceSettings, compute_references, run_scf
-
-CACHE = Path(__file__).with_name("cache")
+from rhocast.memory import PeakRSS, current_rss_mb
+from rhocast.references import ReferenceSettings, run_scf
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--scf-up-to", type=int, default=32, help="largest cluster (molecules) to run PySCF on")
     args = p.parse_args()
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / "scaling_monomers"
-    compute_references(distorted_waters(40, seed=0), path, progress=False, **SETTINGS)
-    model = DensityModel(**MODEL).fit(Dataset(path), progress=False)
-    cell = sources.liquid_water(1, n_molecules=32, seed=0, equilibration_ps=0.5)[0]
+    model, cell = monomer_model_and_cell()
     rows = []
     for n in (10, 32, 100, 300, 1000):
         atoms = cluster(cell, n)
-        tracemalloc.start()
-        t = time.perf_counter()
-        model.predict(atoms)
-        dt = time.perf_counter() - t
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
+        baseline = current_rss_mb()
+        with PeakRSS() as rss:
+            t = time.perf_counter()
+            model.predict(atoms)
+            dt = time.perf_counter() - t
+        peak = 1e6 * max(rss.mb - baseline, 0.0)  # bytes the prediction added to the resident set
         scf = "-"
         if n <= args.scf_up_to:
             t = time.perf_counter()
@@ -53,7 +42,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     record("Scaling of predictions: water clusters",
            f"Model: {MODEL}, trained on 40 distorted water molecules (PBE/def2-SVP). Prediction = features + "
-           "kernels + coefficients; its peak memory is that of the numpy arrays it allocates (tracemalloc). PySCF "
+           "kernels + coefficients; its peak memory is the resident memory it adds (sampled from /proc, C++ and BLAS allocations included). PySCF "
            f"(PBE/def2-SVP, grid level 1, conv_tol 1e-7) up to {args.scf_up_to} molecules.\n\n"
            + markdown_table(["molecules", "atoms", "predict (s)", "ms/atom", "predict peak memory (MB)",
                              "kB per atom", "PySCF SCF (s)", "SCF/predict"], rows))

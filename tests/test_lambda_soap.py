@@ -9,6 +9,7 @@ from rhocast.basis import AuxiliaryBasis
 from rhocast.descriptors import LambdaSoap, farthest_point_sampling
 from rhocast.references import ReferenceSettings, reference_record
 from equivariance import random_rotation, real_spherical_harmonics, wigner_d_real
+from threads import serial_and_parallel
 
 SMALL = dict(cutoff=3.5, max_radial=4, max_angular=4, max_lambda=4, atomic_width=0.3, cutoff_width=0.5)
 
@@ -99,14 +100,7 @@ def test_subset_equals_full(ethanol_soap):
 
 def test_serial_equals_parallel(ethanol_soap):
     atoms, soap = ethanol_soap
-    n = _core.get_num_threads()
-    try:
-        _core.set_num_threads(1)
-        a = soap.compute(atoms)
-        _core.set_num_threads(2)
-        b = soap.compute(atoms)
-    finally:
-        _core.set_num_threads(n)
+    a, b = serial_and_parallel(lambda: soap.compute(atoms))
     _assert_feats_equal(a, b, atol=0)
 
 

@@ -130,7 +130,7 @@ def test_scikit_learn_parameters():
     assert model.set_params(regularization=1e-4) is model and model.regularization == 1e-4
     with pytest.raises(ValueError, match="unknown hyper-parameters \\['zet'\\]"):
         model.set_params(zet=2)
-    sklearn_base = pytest.importorskip("sklearn.base")
+    sklearn_base = pytest.importorskip("sklearn.base", reason="clone needs the optional scikit-learn (pip install '.[sklearn]')")
     assert sklearn_base.clone(model).get_params() == model.get_params()
 
 

@@ -7,10 +7,10 @@ import pytest
 from ase import Atoms
 from ase.units import Bohr
 
-from rhocast import _core
 from rhocast.kernels import kernel
 from rhocast.model import DensityModel
 from equivariance import random_rotation, wigner_d_real
+from threads import serial_and_parallel
 
 DATA = Path(__file__).parent / "data"
 
@@ -57,14 +57,7 @@ def test_rotation_and_permutation(model):
 def test_deterministic_across_threads(model):
     atoms, _ = _reference("cell")
     big = atoms.repeat(2)
-    n = _core.get_num_threads()
-    try:
-        _core.set_num_threads(1)
-        serial = model.predict(big)
-        _core.set_num_threads(2)
-        parallel = model.predict(big)
-    finally:
-        _core.set_num_threads(n)
+    serial, parallel = serial_and_parallel(lambda: model.predict(big))
     assert np.array_equal(serial, parallel)
     # the repeated cell gives the same atoms (the neighbours' summation order differs)
     np.testing.assert_allclose(serial[:model.auxbasis_.offsets(atoms.numbers)[-1]], model.predict(atoms),

@@ -189,3 +189,51 @@ def test_cli_reports_errors_in_one_line(tmp_path):
     assert r.returncode == 1
     assert r.stderr.strip().startswith("rhocast reference: error: cannot read structures")
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_append_with_other_code_versions_warns(tmp_path):
+    import json
+
+    out = tmp_path / "r"
+    rhocast.compute_references([_water(0.0)], out, **FAST)
+    meta = json.loads((out / "dataset.json").read_text())
+    meta["pyscf_version"] = "0.0-other"
+    (out / "dataset.json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="other versions .*pyscf_version.*0.0-other"):
+        rhocast.compute_references([_water(0.0), _water(0.05)], out, **FAST)
+
+
+def test_programming_error_in_a_worker_is_logged_with_its_traceback(tmp_path, monkeypatch):
+    def broken(atoms, settings, guess_model=None):
+        raise ZeroDivisionError("a bug, not an SCF failure")
+
+    monkeypatch.setattr(references, "reference_record", broken)
+    summary = rhocast.compute_references([_water(0.0)], tmp_path / "r", **FAST)
+    assert "ZeroDivisionError: a bug" in summary.failed[0]
+    log = open(summary.error_log).read()
+    assert "Traceback" in log and "in broken" in log
+
+
+def test_sigterm_stops_the_workers_of_a_parallel_run(tmp_path):
+    import ase.io
+
+    xyz = tmp_path / "in.xyz"
+    ase.io.write(xyz, [_water(0.02 * k) for k in range(40)])
+    out = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "rhocast", "reference", str(xyz), "-o", str(out), "-j", "2",
+                             "--basis", "sto-3g", "--auxbasis", "def2-universal-jkfit", "--grid-level", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    workers = []
+    while time.time() < deadline and not (workers and out.exists() and any((out / "structures").glob("*.h5"))):
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        workers = [int(p) for p in children]
+        time.sleep(0.1)
+    assert len(workers) >= 2, "the pool did not start"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) != 0
+    time.sleep(0.5)
+    alive = [p for p in workers if subprocess.run(["ps", "-o", "stat=", "-p", str(p)], capture_output=True,
+                                                  text=True).stdout.strip() not in ("", "Z")]
+    assert not alive, f"workers {alive} outlived the SIGTERM of their parent"
+    assert len(Dataset(out)) < 40  # it stopped, and what it finished is readable

@@ -37,6 +37,7 @@ import h5py
 import numpy as np
 from ase import Atoms
 
+from rhocast.atomic import atomic_write, write_bytes_atomic
 from rhocast.hdf5 import open_checked
 
 FORMAT = "rhocast-references"
@@ -59,15 +60,6 @@ def _versions() -> dict[str, str]:
 
 def _structure_name(index: int) -> str:
     return f"{index:08d}"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _read_meta(path: Path) -> dict:
@@ -107,7 +99,7 @@ def open_for_append(path: Union[str, Path], settings: dict) -> dict[int, str]:
         (path / "index").mkdir(exist_ok=True)
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "settings": settings, **_versions()}
         # Several writers may create it at once: each writes the same content, the rename is atomic.
-        _write_atomic(path / "dataset.json", json.dumps(meta, sort_keys=True, indent=1).encode())
+        write_bytes_atomic(path / "dataset.json", json.dumps(meta, sort_keys=True, indent=1).encode())
     meta = _read_meta(path)
     diff = _settings_differ(meta["settings"], settings)
     if diff:
@@ -154,10 +146,8 @@ def append_structure(path: Union[str, Path], index: int, record: dict) -> None:
     """Add one finished structure (see the module docstring for ``record``'s fields) at its own cost:
     written under a temporary name, flushed, renamed, then indexed."""
     path = Path(path)
-    final = path / "structures" / f"{_structure_name(index)}.h5"
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     a: Atoms = record["atoms"]
-    with h5py.File(tmp, "w") as f:
+    with atomic_write(path / "structures" / f"{_structure_name(index)}.h5") as tmp, h5py.File(tmp, "w") as f:
         for k in _RECORD_ATTRS:
             f.attrs[k] = record[k]
         f.attrs["formula"] = a.get_chemical_formula()
@@ -174,9 +164,6 @@ def append_structure(path: Union[str, Path], index: int, record: dict) -> None:
             sub = f.create_group(name)
             for k in keys:
                 sub.attrs[k] = float(record[name][k])
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
     line = json.dumps({"index": int(index), "hash": str(record["hash"]), "converged": bool(record["converged"]),
                        "elements": sorted({int(z) for z in a.numbers})})
     with open(path / "index" / f"{_writer_id()}.jsonl", "a") as f:

@@ -18,6 +18,11 @@ def _context(mol, auxmol, max_memory_mb: Optional[float], context: Optional[Inte
     return context if context is not None else IntegralContext(mol, auxmol, max_memory_mb)
 
 
+def total_density_matrix(dm: np.ndarray) -> np.ndarray:
+    """The spin-summed density matrix (nao, nao) of an RKS ``dm`` (nao, nao) or a UKS one (2, nao, nao)."""
+    return dm if dm.ndim == 2 else dm[0] + dm[1]
+
+
 def packed_pairs(dm: np.ndarray) -> np.ndarray:
     """A symmetric (nao, nao) matrix packed to match s2ij three-centre integrals (mu >= nu pairs, stored
     once): the off-diagonal is doubled so that ``packed_pairs(D) @ ints`` = sum_{mu nu} D_{mu nu} (mu nu|P)."""

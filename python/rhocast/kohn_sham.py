@@ -19,7 +19,7 @@ import scipy.linalg
 from ase import Atoms
 
 from rhocast.basis import AuxiliaryBasis, canonical_permutation, from_canonical
-from rhocast.density_fitting import contract_coefficients
+from rhocast.density_fitting import contract_coefficients, total_density_matrix
 from rhocast.integrals import GRID_BLOCK, IntegralContext
 from rhocast.properties import with_electron_count
 from rhocast.structures import charge_and_spin, to_pyscf_mol
@@ -110,7 +110,7 @@ def _output_hartree_xc(context, dm: np.ndarray, xc: str, grids, fitted_hartree: 
         return {"hartree": float(veff.ecoul), "xc": float(veff.exc)}
     from rhocast.density_fitting import projections
 
-    dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
+    dm_total = total_density_matrix(dm)
     b = projections(mol, context.auxmol, dm_total, "coulomb", context=context)[np.argsort(
         canonical_permutation(context.auxmol))]
     ni = dft.numint.NumInt()
@@ -202,7 +202,8 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     ``context``: the :class:`rhocast.integrals.IntegralContext` of this molecule and auxiliary basis
     (its three-centre integrals, metric and grids are reused and kept; one is built when None, with
     ``max_memory_mb``, default ``mol.max_memory``).
-    Periodic cells go to :func:`rhocast.pbc.kohn_sham.kohn_sham_step_cell` (closed shell, Gamma point).
+    Periodic cells: the step itself is :func:`rhocast.pbc.kohn_sham.kohn_sham_step_cell` (closed shell,
+    Gamma point).
     """
     from pyscf import dft
 
@@ -212,11 +213,12 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     opts = ReferenceSettings(xc=xc, basis=basis, auxbasis=auxbasis, grid_level=grid_level, pseudo=pseudo,
                              ke_cutoff=ke_cutoff).resolved(periodic)
     if periodic:
+        from rhocast.pbc.grid import to_pyscf_cell
         from rhocast.pbc.kohn_sham import kohn_sham_step_cell
 
-        return kohn_sham_step_cell(atoms, coefficients, basis=opts.basis, auxbasis=opts.auxbasis, xc=opts.xc,
-                                   pseudo=opts.pseudo, ke_cutoff=opts.ke_cutoff, charge=charge,
-                                   renormalize=renormalize)
+        cell = to_pyscf_cell(atoms, opts.basis, opts.pseudo, opts.ke_cutoff, charge=charge, spin=0)
+        cell_basis, _, coefficients = input_density(atoms, cell, opts.auxbasis, coefficients, renormalize)
+        return _result(atoms, **kohn_sham_step_cell(atoms, cell, cell_basis, coefficients, opts.xc))
     basis, auxbasis, grid_level = opts.basis, opts.auxbasis, opts.grid_level
     c0, s0 = charge_and_spin(atoms)
     if context is None:
@@ -249,13 +251,21 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     e_nuc = float(mol.energy_nuc())
     output = {}
     if output_energies:
-        dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
+        dm_total = total_density_matrix(dm)
         output = {"kinetic": float(np.einsum("ij,ji->", kinetic, dm_total)),
                   "electron_nuclear": float(np.einsum("ij,ji->", nuclear, dm_total)),
                   **_output_hartree_xc(context, dm, xc, grids, fitted_hartree)}
         output["total"] = sum(output.values()) + e_nuc
-    harris = band - e_hartree_in - vrho_in + exc_in + e_nuc
-    return KohnShamResult(mo_energy=mo_energy, mo_occ=mo_occ, mo_coeff=mo_coeff, dm=dm, band_energy=band,
-                          nuclear_repulsion=e_nuc, harris_foulkes=float(harris),
-                          input_energies={"hartree": e_hartree_in, "xc": exc_in, "vxc_rho": vrho_in},
-                          output_energies=output, n_atoms=len(atoms))
+    return _result(atoms, mo_energy=mo_energy, mo_occ=mo_occ, mo_coeff=mo_coeff, dm=dm, band_energy=band,
+                   nuclear_repulsion=e_nuc, input_energies={"hartree": e_hartree_in, "xc": exc_in, "vxc_rho": vrho_in},
+                   output_energies=output)
+
+
+def _result(atoms: Atoms, *, band_energy: float, nuclear_repulsion: float, input_energies: dict,
+            **fields) -> KohnShamResult:
+    """The KohnShamResult of a molecule's or a cell's step, with the one Harris-Foulkes formula
+    E_HF = sum_i n_i eps_i - E_H[rho~] - int v_xc[rho~] rho~ + E_xc[rho~] + E_nn (Hartree)."""
+    harris = (band_energy - input_energies["hartree"] - input_energies["vxc_rho"] + input_energies["xc"]
+              + nuclear_repulsion)
+    return KohnShamResult(band_energy=band_energy, nuclear_repulsion=nuclear_repulsion, harris_foulkes=float(harris),
+                          input_energies=input_energies, n_atoms=len(atoms), **fields)

@@ -45,9 +45,9 @@ def loss_metric_matrix(atoms: Atoms, basis: AuxiliaryBasis, loss_metric: str, ov
             raise ValueError("the Coulomb loss metric is not available for periodic cells: use loss_metric='overlap'")
         from rhocast.density_fitting import metric_matrix as dense_metric
         from rhocast.sparse import from_dense
-        from rhocast.structures import to_pyscf_mol
+        from rhocast.structures import carrier_molecule
 
-        auxmol = basis.make_auxmol(to_pyscf_mol(atoms, "sto-3g"))
+        auxmol = basis.make_auxmol(carrier_molecule(atoms))
         sizes = np.diff(basis.offsets(atoms.numbers))
         return from_dense(dense_metric(auxmol, "coulomb"), sizes)
     raise ValueError(f"loss_metric must be 'overlap' or 'coulomb', not {loss_metric!r}")

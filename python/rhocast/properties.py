@@ -87,9 +87,9 @@ def density_on_grid(atoms: Atoms, coefficients: np.ndarray, basis: AuxiliaryBasi
     from pyscf.dft import numint
 
     from rhocast.basis import from_canonical
-    from rhocast.structures import to_pyscf_mol
+    from rhocast.structures import carrier_molecule
 
-    auxmol = basis.make_auxmol(to_pyscf_mol(atoms, "sto-3g", spin=int(atoms.numbers.sum()) % 2, charge=0))
+    auxmol = basis.make_auxmol(carrier_molecule(atoms))
     c = from_canonical(auxmol, np.asarray(coefficients))
     pts = np.asarray(points, dtype=float) / Bohr
     return np.concatenate([numint.eval_ao(auxmol, pts[k:k + block]) @ c for k in range(0, len(pts), block)]) \
@@ -101,9 +101,9 @@ def write_cube(path: Union[str, Path], atoms: Atoms, coefficients: np.ndarray, b
     """Gaussian cube file of the density (PySCF's cube writer); resolution and margin in Angstrom."""
     from pyscf.tools import cubegen
 
-    from rhocast.structures import to_pyscf_mol
+    from rhocast.structures import carrier_molecule
 
-    mol = to_pyscf_mol(atoms, "sto-3g", spin=int(atoms.numbers.sum()) % 2, charge=0)
+    mol = carrier_molecule(atoms)
     cube = cubegen.Cube(mol, resolution=resolution / Bohr, margin=margin / Bohr)
     rho = density_on_grid(atoms, coefficients, basis, cube.get_coords() * Bohr)
     cube.write(rho.reshape(cube.nx, cube.ny, cube.nz), str(path), comment="rhocast density (e/Bohr^3)")

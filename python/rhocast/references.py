@@ -16,7 +16,7 @@ import numpy as np
 
 from rhocast import dataset as store
 from rhocast.basis import default_auxbasis
-from rhocast.density_fitting import METRICS, fit_density, function_integrals
+from rhocast.density_fitting import METRICS, fit_density, function_integrals, total_density_matrix
 from rhocast.structures import (StructureError, StructureSource, charge_and_spin, check_basis_name, describe,
                                 read_structures, structure_hash, to_pyscf_mol, validate_structure)
 
@@ -122,7 +122,7 @@ def run_scf(atoms, settings: ReferenceSettings, guess_model=None):
 def energy_components(mf) -> dict[str, float]:
     """SCF total energy and its components (Hartree)."""
     dm = mf.make_rdm1()
-    dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
+    dm_total = total_density_matrix(dm)
     mol = mf.mol
     e = {"total": float(mf.e_tot), "nuclear_repulsion": float(mol.energy_nuc()),
          "kinetic": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_kin"), dm_total)),
@@ -145,7 +145,7 @@ def fitting_floor(mf, auxmol, coefficients: np.ndarray, context=None) -> dict[st
     from rhocast.integrals import GRID_BLOCK, IntegralContext
 
     dm = mf.make_rdm1()
-    dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
+    dm_total = total_density_matrix(dm)
     context = context if context is not None else IntegralContext(mf.mol, auxmol)
     grids = context.grids(mf.grids.level, mf.grids)
     block = context.block_size(8 * (mf.mol.nao + auxmol.nao) * 2, fraction=0.5, multiple=64, limit=GRID_BLOCK)
@@ -163,30 +163,38 @@ def fitting_floor(mf, auxmol, coefficients: np.ndarray, context=None) -> dict[st
 
 
 def reference_record(atoms, settings: ReferenceSettings, guess_model=None) -> dict:
-    """Everything stored for one structure: SCF, fit, floor (settings must be resolved); the SCF starts
-    from ``guess_model``'s density where given (molecules of its elements), else from minao."""
-    if atoms.pbc.any():
-        from rhocast.pbc.references import reference_record as cell_record
-
-        return cell_record(atoms, settings)
+    """Everything stored for one structure: SCF, fit, floor (settings must be resolved); the SCF of a
+    molecule starts from ``guess_model``'s density where given (molecules of its elements), else from minao.
+    Cells are fitted by :func:`rhocast.pbc.references.reference_fit` (the data path runs one way: pbc
+    never imports this module)."""
+    periodic = bool(atoms.pbc.any())
+    if periodic or (guess_model is not None and not set(atoms.numbers.tolist()) <= set(guess_model.species_)):
+        guess_model = None  # cells, or an element the model has not seen: PySCF's own guess
     t0 = time.perf_counter()
-    if guess_model is not None and not set(atoms.numbers.tolist()) <= set(guess_model.species_):
-        guess_model = None  # an element the model has not seen: PySCF's own guess
     mf, iterations = run_scf(atoms, settings, guess_model)
-    from rhocast.basis import AuxiliaryBasis
+    if periodic:
+        from rhocast.pbc.references import reference_fit
+    else:
+        reference_fit = molecule_fit
+    c, energies, floor = reference_fit(atoms, mf, settings)
+    record = stored_record(atoms, mf, iterations, settings, c, energies, floor, time.perf_counter() - t0)
+    if not periodic:
+        record["guess"] = "minao" if guess_model is None else "model"
+    return record
 
+
+def molecule_fit(atoms, mf, settings: ReferenceSettings) -> tuple[np.ndarray, dict[str, float], dict[str, float]]:
+    """The fitted coefficients, energies and fitting floor of a molecule's converged SCF ``mf``."""
+    from rhocast.basis import AuxiliaryBasis
     from rhocast.integrals import IntegralContext
 
     context = IntegralContext.of(mf.mol, AuxiliaryBasis(settings.auxbasis, set(atoms.numbers)))
     dm = mf.make_rdm1()
-    dm_total = dm if dm.ndim == 2 else dm[0] + dm[1]
+    dm_total = total_density_matrix(dm)
     n_el = mf.mol.nelectron
     c = fit_density(mf.mol, context.auxmol, dm_total, settings.metric,
                     n_electrons=n_el if settings.constrain_electrons else None, context=context)
-    record = stored_record(atoms, mf, iterations, settings, c, energy_components(mf),
-                           fitting_floor(mf, context.auxmol, c, context), time.perf_counter() - t0)
-    record["guess"] = "minao" if guess_model is None else "model"
-    return record
+    return c, energy_components(mf), fitting_floor(mf, context.auxmol, c, context)
 
 
 def stored_record(atoms, mf, iterations: int, settings: ReferenceSettings, coefficients: np.ndarray,

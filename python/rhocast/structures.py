@@ -215,3 +215,9 @@ def to_pyscf_mol(atoms: Atoms, basis, charge: Optional[int] = None, spin: Option
     return gto.M(atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions / Bohr)],
                  basis=basis, charge=c0 if charge is None else charge, spin=s0 if spin is None else spin,
                  unit="Bohr", verbose=verbose)
+
+
+def carrier_molecule(atoms: Atoms):
+    """A PySCF Mole that only carries the geometry of ``atoms`` (auxiliary functions, cube grids):
+    minimal basis, neutral, lowest spin, whatever ``atoms.info`` says, since no orbital is computed on it."""
+    return to_pyscf_mol(atoms, "sto-3g", charge=0, spin=int(atoms.numbers.sum()) % 2)

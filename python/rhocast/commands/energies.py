@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 
@@ -36,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rhocast import plots
+    from rhocast.atomic import atomic_write
     from rhocast.progress import progress_bar
     from rhocast.dataset import Dataset
     from rhocast.kohn_sham import kohn_sham_step, step_options
@@ -59,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
         trust.append(structure_indicators(model, a, c))
         results.append(kohn_sham_step(a, c, **options))
     out = Path(args.output)
-    tmp = out.with_name(out.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_write(out) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["format"] = "rhocast-energies"
         f.attrs["settings"] = json.dumps(settings)
         for i, (r, t) in enumerate(zip(results, trust)):
@@ -71,7 +70,6 @@ def run(args: argparse.Namespace) -> int:
             g.attrs["band_energy"] = r.band_energy
             g.attrs["max_novelty"], g.attrs["electron_count_error"] = t.max_novelty, t.electron_count_error
             g.attrs["step_energy_change"] = step_energy_change(r)  # Hartree
-    os.replace(tmp, out)
     print(f"{len(results)} structures -> {out} (energies in Hartree)")
     worst = int(np.argmax([t.max_novelty for t in trust]))
     print(f"least like the training data: structure {worst}, {trust[worst].describe(structures[worst])}")

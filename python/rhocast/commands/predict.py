@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 
@@ -25,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     import h5py
 
+    from rhocast.atomic import atomic_write
     from rhocast.parallel import deal, world
     from rhocast.pretrained_models import load_model
     from rhocast.progress import progress_bar
@@ -51,9 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if comm.rank != 0:
         return 0
     out = Path(args.output)
-    tmp = out.with_name(out.name + ".tmp")
     indicators = []
-    with h5py.File(tmp, "w") as f:
+    with atomic_write(out) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["format"] = "rhocast-predictions"
         f.attrs["auxbasis"] = model.auxbasis_.to_json()
         f.attrs["model"] = str(Path(args.model).resolve())
@@ -66,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
             g.attrs["max_novelty"], g.attrs["most_novel_atom"] = trust.max_novelty, trust.most_novel_atom
             g.attrs["electron_count_error"] = trust.electron_count_error
             indicators.append((trust.max_novelty, i, trust.describe(a)))
-    os.replace(tmp, out)
     dt = time.perf_counter() - t0
     print(f"{len(structures)} predictions -> {out}  ({dt:.2f} s, {dt / max(1, len(structures)):.3f} s per structure)")
     print(_trust_summary(indicators))

@@ -8,30 +8,22 @@ F C = S C eps, aufbau occupation (closed shell), and the energies per cell (Hart
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import scipy.linalg
 from ase import Atoms
 
-from rhocast.kohn_sham import KohnShamResult, input_density
-from rhocast.pbc.grid import density_from_coefficients, hartree, potential_matrix, to_pyscf_cell
+from rhocast.basis import AuxiliaryBasis
+from rhocast.pbc.grid import density_from_coefficients, hartree, potential_matrix
 from rhocast.pbc.references import core_hamiltonian, energy_components
 
 
-def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = "gth-dzvp",
-                        auxbasis: str = "etb:gth-dzvp", xc: str = "pbe", pseudo: Optional[str] = "gth-pbe",
-                        ke_cutoff: float = 200.0, charge: Optional[int] = None,
-                        renormalize: bool = True) -> KohnShamResult:
-    """One KS step in the cell ``atoms`` from ``coefficients`` (canonical order); settings of the reference.
-
-    ``renormalize``: correct the input density to the exact valence electron count first (as
-    :func:`rhocast.kohn_sham.kohn_sham_step` does).
-    """
+def kohn_sham_step_cell(atoms: Atoms, cell, basis: AuxiliaryBasis, coefficients: np.ndarray, xc: str) -> dict:
+    """One KS step in the pyscf.pbc ``cell`` of ``atoms`` from ``coefficients`` (canonical order, already
+    checked and renormalised by :func:`rhocast.kohn_sham.kohn_sham_step`, which calls this and builds the
+    :class:`rhocast.kohn_sham.KohnShamResult` from the returned fields: orbitals, ``dm``, band energy,
+    nuclear repulsion (Ewald), input and output energies per cell, Hartree)."""
     from pyscf import dft as mol_dft
 
-    cell = to_pyscf_cell(atoms, basis, pseudo, ke_cutoff, charge=charge, spin=0)
-    basis, _, coefficients = input_density(atoms, cell, auxbasis, coefficients, renormalize)
     weight = cell.vol / np.prod(cell.mesh)
     ni = mol_dft.numint.NumInt()
     xctype = ni._xc_type(xc)
@@ -55,8 +47,6 @@ def kohn_sham_step_cell(atoms: Atoms, coefficients: np.ndarray, *, basis: str = 
     band = float(mo_energy @ mo_occ)
     output = energy_components(cell, dm, xc, hcore)
     e_nuc = output.pop("nuclear_repulsion")
-    harris = band - e_hartree_in - vrho_in + exc_in + e_nuc
-    return KohnShamResult(mo_energy=mo_energy, mo_occ=mo_occ, mo_coeff=mo_coeff, dm=dm, band_energy=band,
-                          nuclear_repulsion=e_nuc, harris_foulkes=float(harris),
-                          input_energies={"hartree": e_hartree_in, "xc": exc_in, "vxc_rho": vrho_in},
-                          output_energies=output, n_atoms=len(atoms))
+    return {"mo_energy": mo_energy, "mo_occ": mo_occ, "mo_coeff": mo_coeff, "dm": dm, "band_energy": band,
+            "nuclear_repulsion": e_nuc, "input_energies": {"hartree": e_hartree_in, "xc": exc_in, "vxc_rho": vrho_in},
+            "output_energies": output}

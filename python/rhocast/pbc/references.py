@@ -119,14 +119,9 @@ def fitting_floor(atoms: Atoms, cell, basis: AuxiliaryBasis, coefficients: np.nd
             "n_electrons_fit": electron_count(coefficients, basis, atoms.numbers)}
 
 
-def reference_record(atoms: Atoms, settings) -> dict:
-    """Everything stored for one cell: SCF, fit, floor, energies per cell (settings resolved for cells)."""
-    import time
-
-    from rhocast.references import run_scf, stored_record
-
-    t0 = time.perf_counter()
-    mf, iterations = run_scf(atoms, settings)
+def reference_fit(atoms: Atoms, mf, settings) -> tuple[np.ndarray, dict[str, float], dict[str, float]]:
+    """The fitted coefficients, energies per cell and fitting floor of a cell's converged Gamma-point SCF
+    ``mf`` (settings resolved for cells); :func:`rhocast.references.reference_record` stores them."""
     cell = mf.cell
     dm = mf.make_rdm1()
     rho = density_from_dm(cell, dm)[0]
@@ -134,5 +129,4 @@ def reference_record(atoms: Atoms, settings) -> dict:
     c = fit_density(atoms, cell, basis, rho, n_electrons=cell.nelectron if settings.constrain_electrons else None)
     energies = energy_components(cell, dm, settings.xc)
     energies["total"] = float(mf.e_tot)
-    return stored_record(atoms, mf, iterations, settings, c, energies, fitting_floor(atoms, cell, basis, c, rho),
-                         time.perf_counter() - t0)
+    return c, energies, fitting_floor(atoms, cell, basis, c, rho)
