@@ -205,8 +205,6 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     Periodic cells: the step itself is :func:`rhocast.pbc.kohn_sham.kohn_sham_step_cell` (closed shell,
     Gamma point).
     """
-    from pyscf import dft
-
     from rhocast.references import ReferenceSettings
 
     periodic = bool(atoms.pbc.any())
