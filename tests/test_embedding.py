@@ -40,7 +40,7 @@ def installed(request) -> Path:
     """Prefix of the installed core (lib/cmake/rhocast, include/rhocast)."""
     work = Path(request.config.cache.mkdir("rhocast-embedding"))
     build, prefix = work / "core", work / "prefix"
-    jobs = str(os.cpu_count() or 2)
+    jobs = str(len(os.sched_getaffinity(0)))
     _run("cmake", "-S", ROOT, "-B", build, "-DRHOCAST_PYTHON=OFF", "-DCMAKE_BUILD_TYPE=Release")
     _run("cmake", "--build", build, "-j", jobs)
     _run("cmake", "--install", build, "--prefix", prefix)
@@ -55,7 +55,7 @@ def programs(installed, request) -> Path:
     """Build folder of cpp/tests (which also builds cpp/examples) against the installed package only."""
     build = Path(request.config.cache.mkdir("rhocast-embedding")) / "tests"
     _run("cmake", "-S", ROOT / "cpp" / "tests", "-B", build, f"-DCMAKE_PREFIX_PATH={installed};{_eigen_prefix()}")
-    _run("cmake", "--build", build, "-j", str(os.cpu_count() or 2))
+    _run("cmake", "--build", build, "-j", str(len(os.sched_getaffinity(0))))
     return build
 
 
