@@ -83,7 +83,9 @@ PARAMETERS = {
     "solver": (str, "'direct' (Cholesky of the assembled Hessian), 'cg' (preconditioned conjugate "
                     "gradients) or 'auto' (direct up to direct_max_weights weights)"),
     "eigen_threshold": (float, "relative eigenvalue cut of K_MM"),
-    "n_features": (int, "feature columns kept per lambda by farthest-point selection (default: all)"),
+    "n_features": (int, "feature columns kept per lambda by farthest-point selection (None: all). Default 500: "
+                        "20 distorted waters, default settings, 8 held out: baseline-relative error 0.171 % "
+                        "against 0.169 % with all columns, model file 6.5 MB instead of 26.7 MB"),
     "feature_sample": (int, "atoms (split evenly over species) whose features choose the columns: the "
                             "selection's cost and memory are bounded by it, not by the training set"),
     "cg_tol": (float, "CG stops when |H w - b| < cg_tol |b|"),
@@ -190,7 +192,7 @@ class DensityModel:
     def __init__(self, cutoff: float = 4.0, max_radial: int = 8, max_angular: int = 6, atomic_width: float = 0.3,
                  cutoff_width: float = 0.5, n_sparse: Union[int, dict] = 100, zeta: float = 2.0,
                  regularization: float = 1e-8, loss_metric: str = "overlap", solver: str = "auto",
-                 eigen_threshold: float = 1e-10, n_features: Optional[int] = None, feature_sample: int = 200,
+                 eigen_threshold: float = 1e-10, n_features: Optional[int] = 500, feature_sample: int = 200,
                  cg_tol: float = 1e-8,
                  max_iter: int = 2000, overlap_tol: float = 1e-10, direct_max_weights: int = 3000, seed: int = 0):
         self.cutoff, self.max_radial, self.max_angular = cutoff, max_radial, max_angular
