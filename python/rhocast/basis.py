@@ -104,6 +104,16 @@ class AuxiliaryBasis:
                 raise ValueError(f"auxiliary basis {_describe(spec)} has no functions for {symbol}")
             self.shells[el] = shells
 
+    @classmethod
+    def from_shells(cls, spec: BasisSpec, shells: Mapping[int, list]) -> "AuxiliaryBasis":
+        """A basis from its normalised shells per atomic number (a version-2 model file), without PySCF;
+        ``spec`` is kept to build PySCF objects (make_auxmol) later."""
+        basis = cls.__new__(cls)
+        basis.spec = spec if isinstance(spec, str) else {str(k): v for k, v in spec.items()}
+        basis.shells = {int(z): list(v) for z, v in sorted(shells.items())}
+        basis._pyscf_basis = {}  # make_auxmol falls back to spec
+        return basis
+
     # --- sizes and layout -------------------------------------------------------------------------
     @property
     def elements(self) -> list[int]:

@@ -6,9 +6,9 @@ from pathlib import Path
 import h5py
 
 
-def open_checked(path: Path, file_format: str, version: int, what: str) -> h5py.File:
+def open_checked(path: Path, file_format: str, version, what: str) -> h5py.File:
     """``path`` opened read-only, after checking that it is a readable HDF5 file whose ``format`` and
-    ``format_version`` attributes are ``file_format`` and ``version``; ``what`` names the kind of file
+    ``format_version`` attributes are ``file_format`` and ``version`` (an int or a tuple of readable ones); ``what`` names the kind of file
     in the error messages ("reference dataset", "model")."""
     if not path.is_file():
         raise FileNotFoundError(f"no {what} file {path}")
@@ -19,8 +19,10 @@ def open_checked(path: Path, file_format: str, version: int, what: str) -> h5py.
     if f.attrs.get("format") != file_format:
         f.close()
         raise ValueError(f"{path} is not a rhocast {what}")
-    if int(f.attrs["format_version"]) != version:
+    versions = version if isinstance(version, tuple) else (version,)
+    if int(f.attrs["format_version"]) not in versions:
         found = int(f.attrs["format_version"])
         f.close()
-        raise ValueError(f"{path} has {what} format version {found}; this rhocast reads version {version}")
+        raise ValueError(f"{path} has {what} format version {found}; this rhocast reads version "
+                         f"{' or '.join(map(str, versions))}")
     return f

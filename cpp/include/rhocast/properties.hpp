@@ -1,0 +1,26 @@
+// Properties of a predicted density for hosts without Python (the C API, MD codes); the same
+// conventions as python/rhocast/properties.py.
+#pragma once
+
+#include <Eigen/Dense>
+#include <vector>
+
+#include "rhocast/predictor.hpp"
+
+namespace rhocast {
+
+// The density closest to c in the L2 norm that integrates to n_electrons: c + S^-1 q (N - q.c) / (q.S^-1 q),
+// with S the overlap of the auxiliary basis (molecules; positions in Bohr) and q the integrals of the
+// functions. S^-1 q by Jacobi-preconditioned conjugate gradients to a relative residual of 1e-14
+// (S is sparse in atoms, so memory stays linear; Python solves the same system by sparse LU).
+Eigen::VectorXd with_electron_count(const DensityPredictor& predictor, const std::vector<int>& numbers,
+                                    const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                    const Eigen::Ref<const Eigen::VectorXd>& c, double n_electrons);
+
+// Dipole (e Bohr) of a neutral molecule's nuclei and predicted density corrected to sum Z electrons:
+// origin independent, equal to properties.dipole_moment(renormalize=True) of Python.
+Eigen::Vector3d corrected_dipole(const DensityPredictor& predictor, const std::vector<int>& numbers,
+                                 const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                 const Eigen::Ref<const Eigen::VectorXd>& c);
+
+}  // namespace rhocast
