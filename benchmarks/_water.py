@@ -19,8 +19,8 @@ def cluster(cell: Atoms, n_molecules: int) -> Atoms:
     return Atoms("OH2" * n_molecules, positions=pos[keep].reshape(-1, 3), info={"charge": 0, "spin": 0})
 
 
-def monomer_model_and_cell():
-    """The scaling benchmarks' model (demo settings, fitted to 40 distorted water molecules, PBE/def2-SVP
+def monomer_model_and_cell(**params):
+    """The scaling benchmarks' model (demo settings, ``params`` overriding them, fitted to 40 distorted water molecules, PBE/def2-SVP
     references cached in benchmarks/cache/scaling_monomers) and a 32-molecule liquid-water cell."""
     from rhocast import sources
     from rhocast.dataset import Dataset
@@ -31,5 +31,5 @@ def monomer_model_and_cell():
     CACHE.mkdir(exist_ok=True)
     path = CACHE / "scaling_monomers"
     compute_references(sources.distorted_waters(40, seed=0), path, progress=False, **SETTINGS)
-    model = DensityModel(**MODEL).fit(Dataset(path), progress=False)
+    model = DensityModel(**{**MODEL, **params}).fit(Dataset(path), progress=False)
     return model, sources.liquid_water(1, n_molecules=32, seed=0, equilibration_ps=0.5)[0]

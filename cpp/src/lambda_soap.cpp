@@ -1,5 +1,6 @@
 #include "rhocast/lambda_soap.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <stdexcept>
@@ -140,11 +141,18 @@ LambdaSoap::LambdaSoap(LambdaSoapSettings settings) : settings_(std::move(settin
         for (int l1 = 0; l1 <= L; ++l1)
             for (int l2 = l1; l2 <= L; ++l2) {
                 if (lam < l2 - l1 || lam > l1 + l2 || (l1 + l2 + lam) % 2) continue;
-                Coupling c{l1, l2, real_clebsch_gordan(l1, l2, lam), std::vector<int>(Q * Q, -1)};
+                Coupling c{l1, l2, {}, std::vector<int>(Q * Q, -1)};
+                for (const Eigen::MatrixXd& cg : real_clebsch_gordan(l1, l2, lam)) {
+                    c.cg.emplace_back();
+                    for (int m1 = 0; m1 < 2 * l1 + 1; ++m1)
+                        for (int m2 = 0; m2 < 2 * l2 + 1; ++m2)
+                            if (cg(m1, m2) != 0.0) c.cg.back().push_back({m1, m2, cg(m1, m2)});
+                }
                 for (int q1 = 0; q1 < Q; ++q1)
                     for (int q2 = (l1 == l2 ? q1 : 0); q2 < Q; ++q2) {
                         c.feature_index[q1 * Q + q2] = static_cast<int>(pairs_[lam].size());
-                        pairs_[lam].push_back({l1, l2, q1, q2, (l1 == l2 && q1 == q2) ? 1.0 : std::sqrt(2.0)});
+                        pairs_[lam].push_back({l1, l2, q1, q2, (l1 == l2 && q1 == q2) ? 1.0 : std::sqrt(2.0),
+                                               static_cast<int>(couplings_[lam].size())});
                     }
                 couplings_[lam].push_back(std::move(c));
             }
@@ -210,14 +218,26 @@ void LambdaSoap::tabulate_radial() {
 }
 
 Eigen::VectorXd LambdaSoap::radial_integrals(int l, double r) const {
-    const int N = settings_.max_radial;
-    if (r >= settings_.cutoff) return Eigen::VectorXd::Zero(N);
+    std::vector<double> all((settings_.max_angular + 1) * settings_.max_radial);
+    radial_integrals_all(r, all.data());
+    return Eigen::Map<const Eigen::VectorXd>(all.data() + l * settings_.max_radial, settings_.max_radial);
+}
+
+void LambdaSoap::radial_integrals_all(double r, double* out) const {
+    const int N = settings_.max_radial, L = settings_.max_angular;
+    if (r >= settings_.cutoff) {
+        std::fill(out, out + (L + 1) * N, 0.0);
+        return;
+    }
     int k = std::min(grid_size_ - 2, static_cast<int>(r / grid_step_));
     const double b = (r - k * grid_step_) / grid_step_, a = 1.0 - b;
     const double h2 = grid_step_ * grid_step_ / 6.0;
-    return (a * spline_y_[l].row(k) + b * spline_y_[l].row(k + 1) +
-            ((a * a * a - a) * spline_d2_[l].row(k) + (b * b * b - b) * spline_d2_[l].row(k + 1)) * h2)
-        .transpose();
+    const double ca = a * a * a - a, cb = b * b * b - b;
+    for (int l = 0; l <= L; ++l) {
+        const Eigen::MatrixXd &y = spline_y_[l], &d2 = spline_d2_[l];
+        for (int n = 0; n < N; ++n)
+            out[l * N + n] = a * y(k, n) + b * y(k + 1, n) + (ca * d2(k, n) + cb * d2(k + 1, n)) * h2;
+    }
 }
 
 Neighborhoods LambdaSoap::neighborhoods(const std::vector<int>& numbers,
@@ -242,7 +262,7 @@ std::vector<Eigen::MatrixXd> LambdaSoap::center_features(int i, const std::vecto
     const int L = s.max_angular, N = s.max_radial, Q = static_cast<int>(s.species.size()) * N;
     std::vector<Eigen::MatrixXd> coef(L + 1);
     for (int l = 0; l <= L; ++l) coef[l] = Eigen::MatrixXd::Zero(Q, 2 * l + 1);
-    std::vector<double> px(L + 1), py(L + 1), pz(L + 1), ylm((L + 1) * (L + 1));
+    std::vector<double> px(L + 1), py(L + 1), pz(L + 1), ylm((L + 1) * (L + 1)), rad((L + 1) * N);
     for (int p = env.first[i]; p < env.first[i + 1]; ++p) {
         const auto& pr = env.pairs[p];
         const double fc = cutoff_function(pr.distance);
@@ -259,34 +279,79 @@ std::vector<Eigen::MatrixXd> LambdaSoap::center_features(int i, const std::vecto
             for (const auto& t : harmonics_[h]) v += t.coefficient * px[t.powers[0]] * py[t.powers[1]] * pz[t.powers[2]];
             ylm[h] = v;
         }
+        radial_integrals_all(pr.distance, rad.data());
         const int a = species_index_[numbers[pr.j]];
-        for (int l = 0; l <= L; ++l) {
-            const Eigen::VectorXd rad = fc * radial_integrals(l, pr.distance);
-            const Eigen::Map<const Eigen::RowVectorXd> y(ylm.data() + l * l, 2 * l + 1);
-            coef[l].middleRows(a * N, N).noalias() += rad * y;
-        }
+        for (int l = 0; l <= L; ++l)
+            for (int m = 0; m < 2 * l + 1; ++m) {
+                double* col = coef[l].col(m).data() + a * N;
+                const double y = ylm[l * l + m];
+                for (int n = 0; n < N; ++n) col[n] += (fc * rad[l * N + n]) * y;
+            }
     }
-    std::vector<Eigen::MatrixXd> out(s.max_lambda + 1);
+    // p(q1, q2) = sum_{m1 m2} C_{m1 m2} c1(q1, m1) c2(q2, m2) with the sparse C: t = c1 C (Q x (2 l2 + 1)),
+    // then p = t c2^T, in plain loops (these matrices are too small for Eigen's GEMM to pay off).
+    std::vector<double> t(Q * (2 * L + 1)), prod(Q * Q);
+    std::vector<Eigen::MatrixXd> out(s.max_lambda + 1), gram;
     for (int lam = 0; lam <= s.max_lambda; ++lam) {
-        Eigen::MatrixXd block = Eigen::MatrixXd::Zero(2 * lam + 1, n_features(lam));
+        if (selected && !(*selected)[lam].empty()) {
+            // Only the kept columns; the norm over all columns from the Gram matrices G_l = c_l^T c_l:
+            // sum_{q1 q2} p(q1, q2)^2 = sum over pairs of C terms of C C' G_l1(m1, m1') G_l2(m2, m2'),
+            // counted twice for l1 < l2 (the sqrt(2) weights make the stored norm the ordered one).
+            if (gram.empty())
+                for (int l = 0; l <= L; ++l) gram.push_back(coef[l].transpose() * coef[l]);
+            double norm2 = 0.0;
+            for (const auto& c : couplings_[lam]) {
+                double sum = 0.0;
+                for (const auto& terms : c.cg)
+                    for (const CgTerm& g : terms)
+                        for (const CgTerm& h : terms)
+                            sum += g.value * h.value * gram[c.l1](g.m1, h.m1) * gram[c.l2](g.m2, h.m2);
+                norm2 += (c.l1 == c.l2 ? 1.0 : 2.0) * sum;
+            }
+            const double nrm = std::sqrt(std::max(norm2, 0.0));
+            const auto& cols = (*selected)[lam];
+            Eigen::MatrixXd block(2 * lam + 1, cols.size());
+            for (std::size_t k = 0; k < cols.size(); ++k) {
+                const Pair& pr = pairs_[lam][cols[k]];
+                const Coupling& c = couplings_[lam][pr.coupling];
+                for (int mu = 0; mu < 2 * lam + 1; ++mu) {
+                    double v = 0.0;
+                    for (const CgTerm& g : c.cg[mu]) v += g.value * coef[c.l1](pr.q1, g.m1) * coef[c.l2](pr.q2, g.m2);
+                    block(mu, k) = nrm > 0.0 ? pr.weight * v / nrm : pr.weight * v;
+                }
+            }
+            out[lam] = std::move(block);
+            continue;
+        }
+        Eigen::MatrixXd block(2 * lam + 1, n_features(lam));
         for (const auto& c : couplings_[lam]) {
+            const int w2 = 2 * c.l2 + 1;
+            const Eigen::MatrixXd &c1 = coef[c.l1], &c2 = coef[c.l2];
             for (int mu = 0; mu < 2 * lam + 1; ++mu) {
-                const Eigen::MatrixXd p = (coef[c.l1] * c.cg[mu]) * coef[c.l2].transpose();  // Q x Q
-                for (int q1 = 0; q1 < Q; ++q1)
+                std::fill(t.begin(), t.begin() + Q * w2, 0.0);
+                for (const CgTerm& g : c.cg[mu]) {
+                    const double* src = c1.col(g.m1).data();
+                    double* dst = t.data() + g.m2 * Q;
+                    for (int q = 0; q < Q; ++q) dst[q] += g.value * src[q];
+                }
+                std::fill(prod.begin(), prod.end(), 0.0);
+                for (int m2 = 0; m2 < w2; ++m2) {
+                    const double* tm = t.data() + m2 * Q;
                     for (int q2 = 0; q2 < Q; ++q2) {
+                        const double v = c2(q2, m2);
+                        double* pc = prod.data() + q2 * Q;  // column q2: p(., q2)
+                        for (int q1 = 0; q1 < Q; ++q1) pc[q1] += tm[q1] * v;
+                    }
+                }
+                for (int q1 = 0; q1 < Q; ++q1)
+                    for (int q2 = (c.l1 == c.l2 ? q1 : 0); q2 < Q; ++q2) {
                         const int f = c.feature_index[q1 * Q + q2];
-                        if (f >= 0) block(mu, f) = pairs_[lam][f].weight * p(q1, q2);
+                        block(mu, f) = pairs_[lam][f].weight * prod[q2 * Q + q1];
                     }
             }
         }
         const double nrm = block.norm();
         if (nrm > 0.0) block /= nrm;
-        if (selected && !(*selected)[lam].empty()) {
-            const auto& cols = (*selected)[lam];
-            Eigen::MatrixXd kept(2 * lam + 1, cols.size());
-            for (std::size_t k = 0; k < cols.size(); ++k) kept.col(k) = block.col(cols[k]);
-            block = std::move(kept);
-        }
         out[lam] = std::move(block);
     }
     return out;

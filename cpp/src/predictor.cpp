@@ -93,6 +93,15 @@ void DensityPredictor::update_projected_weights() {
             Eigen::MatrixXd w(b.size, b.weight_start.size());
             for (std::size_t n = 0; n < b.weight_start.size(); ++n) w.col(n) = model_.weights.segment(b.weight_start[n], b.size);
             b.projected_weights = model_.species[s].projectors[b.lambda] * w;
+            const Eigen::MatrixXd& f = model_.species[s].sparse_features[b.lambda];
+            const int width = 2 * b.lambda + 1, n_sparse = static_cast<int>(f.rows()) / width;
+            const int n_cols = static_cast<int>(f.cols()), n_shells = static_cast<int>(b.weight_start.size());
+            b.environment_weights.resize(n_sparse, static_cast<long>(n_cols) * n_shells);
+            for (int j = 0; j < n_sparse; ++j) {
+                const Eigen::MatrixXd t =
+                    f.middleRows(j * width, width).transpose() * b.projected_weights.middleRows(j * width, width);
+                b.environment_weights.row(j) = Eigen::Map<const Eigen::RowVectorXd>(t.data(), t.size());
+            }
         }
 }
 
@@ -130,11 +139,18 @@ Eigen::MatrixXd DensityPredictor::kernel(const SpeciesModel& sm, const std::vect
                                          int lambda) const {
     Eigen::MatrixXd k = feats[lambda] * sm.sparse_features[lambda].transpose();  // (2 lam + 1) x M (2 lam + 1)
     if (model_.zeta != 1.0) {
-        const Eigen::RowVectorXd k0 = feats[0] * sm.sparse_features[0].transpose();  // 1 x M
+        const Eigen::RowVectorXd k0 = environment_scales(sm, feats[0]);
         const int w = 2 * lambda + 1;
-        for (long j = 0; j < k0.size(); ++j) k.middleCols(j * w, w) *= std::pow(k0[j], model_.zeta - 1.0);
+        for (long j = 0; j < k0.size(); ++j) k.middleCols(j * w, w) *= k0[j];
     }
     return k;
+}
+
+Eigen::RowVectorXd DensityPredictor::environment_scales(const SpeciesModel& sm, const Eigen::MatrixXd& feats0) const {
+    Eigen::RowVectorXd k0 = feats0 * sm.sparse_features[0].transpose();
+    if (model_.zeta == 1.0) return Eigen::RowVectorXd::Ones(k0.size());
+    for (long j = 0; j < k0.size(); ++j) k0[j] = std::pow(k0[j], model_.zeta - 1.0);
+    return k0;
 }
 
 Eigen::VectorXd DensityPredictor::predict(const std::vector<int>& numbers,
@@ -144,22 +160,51 @@ Eigen::VectorXd DensityPredictor::predict(const std::vector<int>& numbers,
     const std::vector<int> off = offsets(numbers);
     const Neighborhoods env = neighborhoods(numbers, positions, cell, pbc);
     Eigen::VectorXd c(off.back());
-#pragma omp parallel for schedule(dynamic, 1)
-    for (long a = 0; a < static_cast<long>(numbers.size()); ++a) {
-        const SpeciesModel& sm = species_model(numbers[a]);
-        const auto& blocks = blocks_[species_index_[numbers[a]]];
-        const auto feats = soap_.center_features(static_cast<int>(a), numbers, env, &model_.selected);
-        std::vector<Eigen::MatrixXd> per_lambda(blocks.size());  // (2 lam + 1) x n_shells(lam)
-        for (const auto& b : blocks)
-            if (!b.weight_start.empty()) per_lambda[b.lambda] = kernel(sm, feats, b.lambda) * b.projected_weights;
-        std::vector<int> seen(blocks.size(), 0);
-        int pos = off[a];
-        for (std::size_t k = 0; k < sm.shells.size(); ++k) {
-            const int l = sm.shells[k].l;
-            c.segment(pos, 2 * l + 1) = per_lambda[l].col(seen[l]++);
-            pos += 2 * l + 1;
+    // Fixed chunks of at most kChunk atoms of one species, in atom order.
+    std::vector<std::vector<int>> chunks;
+    for (std::size_t s = 0; s < model_.species.size(); ++s) {
+        std::vector<int> chunk;
+        for (std::size_t a = 0; a < numbers.size(); ++a) {
+            if (species_index_[numbers[a]] != static_cast<int>(s)) continue;
+            chunk.push_back(static_cast<int>(a));
+            if (static_cast<int>(chunk.size()) == kChunk) chunks.push_back(std::move(chunk)), chunk.clear();
         }
-        c.segment(off[a], off[a + 1] - off[a]) += sm.baseline;
+        if (!chunk.empty()) chunks.push_back(std::move(chunk));
+    }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long k = 0; k < static_cast<long>(chunks.size()); ++k) {
+        const std::vector<int>& atoms = chunks[k];
+        const int s = species_index_[numbers[atoms[0]]];
+        const SpeciesModel& sm = model_.species[s];
+        const auto& blocks = blocks_[s];
+        const int n = static_cast<int>(atoms.size());
+        std::vector<std::vector<Eigen::MatrixXd>> feats(n);
+        Eigen::MatrixXd scales(n, sm.sparse_features[0].rows());
+        for (int r = 0; r < n; ++r) {
+            feats[r] = soap_.center_features(atoms[r], numbers, env, &model_.selected);
+            scales.row(r) = environment_scales(sm, feats[r][0]);
+        }
+        std::vector<std::vector<Eigen::MatrixXd>> per_lambda(n, std::vector<Eigen::MatrixXd>(blocks.size()));
+        Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> summed;
+        for (const auto& b : blocks) {
+            if (b.weight_start.empty()) continue;
+            summed.noalias() = scales * b.environment_weights;  // row r: sum_j k_rj T_j
+            const int n_shells = static_cast<int>(b.weight_start.size());
+            const long n_cols = b.environment_weights.cols() / n_shells;
+            for (int r = 0; r < n; ++r)
+                per_lambda[r][b.lambda].noalias() =
+                    feats[r][b.lambda] * Eigen::Map<const Eigen::MatrixXd>(summed.row(r).data(), n_cols, n_shells);
+        }
+        for (int r = 0; r < n; ++r) {
+            const int a = atoms[r];
+            std::vector<int> seen(blocks.size(), 0);
+            int pos = off[a];
+            for (const auto& sh : sm.shells) {
+                c.segment(pos, 2 * sh.l + 1) = per_lambda[r][sh.l].col(seen[sh.l]++);
+                pos += 2 * sh.l + 1;
+            }
+            c.segment(off[a], off[a + 1] - off[a]) += sm.baseline;
+        }
     }
     return c;
 }

@@ -78,14 +78,21 @@ private:
     struct Pair {
         int l1, l2, q1, q2;
         double weight;
+        int coupling;  // index into couplings_[lambda]
+    };
+    struct CgTerm {
+        int m1, m2;
+        double value;
     };
     struct Coupling {
         int l1, l2;
-        std::vector<Eigen::MatrixXd> cg;  // per mu
-        std::vector<int> feature_index;   // for every (q1, q2) in row-major order; -1 when not kept
+        std::vector<std::vector<CgTerm>> cg;  // per mu: the nonzero C^{lambda mu}_{l1 m1, l2 m2}
+        std::vector<int> feature_index;       // for every (q1, q2) in row-major order; -1 when not kept
     };
     void tabulate_radial();
     double cutoff_function(double r) const;
+    // radial_integrals() of every l = 0..max_angular into out[l * max_radial + n], without allocating.
+    void radial_integrals_all(double r, double* out) const;
 
     LambdaSoapSettings settings_;
     std::vector<int> species_index_;      // atomic number -> channel (or -1), up to Z = 118
