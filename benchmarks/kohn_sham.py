@@ -21,7 +21,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from unittest import mock
 
-import numpy as np
 import scipy.linalg
 from ase.io import read
 

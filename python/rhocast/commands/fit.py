@@ -18,7 +18,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                               description="Fits rhocast.DensityModel on the training split of DATASET and "
                                           "reports errors on its validation split. Settings come from --config "
                                           "(TOML, keys as the flags with underscores) and/or flags (flags win).")
-    p.add_argument("dataset", help="reference dataset (HDF5 from rhocast reference)")
+    p.add_argument("dataset", help="reference dataset (the folder rhocast reference writes, or a version-1 HDF5 file)")
     p.add_argument("-o", "--output", required=True, help="model file (HDF5)")
     p.add_argument("--config", help="TOML file with hyper-parameters and split settings")
     p.add_argument("--fractions", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
