@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 import time
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -566,9 +565,9 @@ class DensityModel:
     # --- persistence ------------------------------------------------------------------------------
     def save(self, path: Union[str, Path]) -> None:
         """One HDF5 file with everything needed to predict, written atomically."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with h5py.File(tmp, "w") as f:
+        from rhocast.atomic import atomic_write
+
+        with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["hyperparameters"] = json.dumps(self.get_params())
@@ -598,7 +597,6 @@ class DensityModel:
                 for (zz, lam), v in self.projectors_.items():
                     if zz == z:
                         g[f"projectors/{lam}"] = v
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "DensityModel":
@@ -662,10 +660,9 @@ class DensityModel:
             for m in matrices:
                 parts += [_int64(m.shape), _float64(m)]
         parts += [_int64(len(self.weights_)), _float64(self.weights_), b"END\0"]
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(b"".join(parts))
-        os.replace(tmp, path)
+        from rhocast.atomic import write_bytes_atomic
+
+        write_bytes_atomic(path, b"".join(parts))
 
     def __getstate__(self) -> dict:
         """Pickling and deep copies leave out the compiled predictor (rebuilt on first use)."""
@@ -709,9 +706,10 @@ class _Checkpoint:
         self.path, self.every, self.fingerprint = Path(path), every, fingerprint
 
     def save(self, w: np.ndarray, it: int) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp.npz")
-        np.savez(tmp, w=w, it=it, fingerprint=self.fingerprint)
-        os.replace(tmp, self.path)
+        from rhocast.atomic import atomic_write
+
+        with atomic_write(self.path) as tmp, open(tmp, "wb") as fh:  # a file object: savez adds no .npz suffix
+            np.savez(fh, w=w, it=it, fingerprint=self.fingerprint)
 
     def load(self) -> Optional[tuple[np.ndarray, int]]:
         """(weights, iteration) to resume from, None without a file; an error for another problem's."""
