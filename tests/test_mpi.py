@@ -152,7 +152,7 @@ def test_mpi_reference_equals_serial_and_resumes(waters, tmp_path):
 
 def test_mpi_fit_command_reports_memory_per_rank_and_predict_splits(waters, tmp_path):
     """``mpirun -n 2 rhocast fit``: one summary with each rank's memory; ``predict`` under mpirun writes
-    the serial predictions."""
+    the serial predictions; ``evaluate`` under mpirun reports the serial errors."""
     import ase.io
     import h5py
 
@@ -181,3 +181,11 @@ def test_mpi_fit_command_reports_memory_per_rank_and_predict_splits(waters, tmp_
         for k in g["structures"]:
             assert np.array_equal(f[f"structures/{k}/coefficients"][()], g[f"structures/{k}/coefficients"][()])
             assert np.array_equal(f[f"structures/{k}/numbers"][()], g[f"structures/{k}/numbers"][()])
+    out = _mpi_cli(mpirun, "evaluate", str(tmp_path / "m.h5"), str(waters), "--parity", str(tmp_path / "mpi.png"))
+    r = subprocess.run([sys.executable, "-m", "rhocast", "evaluate", str(tmp_path / "m.h5"), str(waters), "--parity",
+                        str(tmp_path / "serial.png")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    errors = [[line for line in text.splitlines() if "error" in line or "structures " in line or "median" in line]
+              for text in (out, r.stdout)]
+    assert errors[0] == errors[1] and len(errors[0]) >= 3, errors
+    assert out.count("relative L2 error") == 1  # one report, from rank 0

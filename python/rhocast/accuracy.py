@@ -63,6 +63,28 @@ def density_errors(model, dataset, indices: Sequence[int], grid: bool = False) -
     return out
 
 
+def merge_errors(parts: Sequence[tuple], order: Sequence[int]) -> tuple[DensityErrors, list[np.ndarray]]:
+    """One :class:`DensityErrors` and the predictions in ``order`` from per-rank parts
+    ``(indices, predictions, DensityErrors of those indices)`` (e.g. gathered from MPI ranks)."""
+    rows = {}
+    for indices, predicted, err in parts:
+        for k, i in enumerate(indices):
+            rows[i] = (predicted[k], err.error_sq[k], err.norm_sq[k], err.variance_sq[k],
+                       err.nmae[k] if err.nmae else None)
+    missing = sorted(set(order) - set(rows))
+    if missing:
+        raise ValueError(f"no errors for structures {missing[:5]}: every index of order must be in one part")
+    out = DensityErrors()
+    for i in order:
+        _, e, n, v, nmae = rows[i]
+        out.error_sq.append(e)
+        out.norm_sq.append(n)
+        out.variance_sq.append(v)
+        if nmae is not None:
+            out.nmae.append(nmae)
+    return out, [rows[i][0] for i in order]
+
+
 def coefficient_errors(structures: Sequence, predicted: Sequence[np.ndarray], reference: Sequence[np.ndarray],
                        basis, baselines: Optional[Sequence[np.ndarray]] = None,
                        grid_settings: Optional[dict] = None) -> DensityErrors:
