@@ -271,14 +271,14 @@ class DensityModel:
                             ) -> tuple[list[Atoms], list[int], list[np.ndarray]]:
         """All training structures (atoms only), this rank's shard (positions in them, dealt by
         atoms^2) and the shard's coefficients."""
-        from rhocast.parallel import deal
+        from rhocast.parallel import my_structures
 
         t = time.perf_counter()
         idx = np.asarray(dataset.indices() if indices is None else indices, dtype=int)
         if len(idx) == 0:
             raise ValueError("no training structures")
         structures = [dataset.atoms(int(i)) for i in idx]
-        shard = deal([len(a) ** 2 for a in structures], comm.size)[comm.rank]
+        shard = my_structures(structures, comm)
         coefs = [dataset.coefficients(int(idx[i])) for i in shard]
         self.reference_settings_ = dict(dataset.settings)
         self.species_ = sorted({int(z) for a in structures for z in a.numbers})

@@ -95,3 +95,10 @@ def deal(costs: Sequence[float], size: int) -> list[list[int]]:
         shards[r].append(i)
         load[r] += costs[i]
     return [sorted(s) for s in shards]
+
+
+def my_structures(structures: Sequence, comm: SerialComm) -> list[int]:
+    """Positions in ``structures`` (``ase.Atoms``) that ``comm``'s rank works on: :func:`deal` by atoms^2,
+    the cost of a structure's kernels, metrics and predictions (the block-sparse metric grows with
+    atoms x neighbours, the per-atom work with atoms)."""
+    return deal([len(a) ** 2 for a in structures], comm.size)[comm.rank]

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from rhocast import plots
     from rhocast.dataset import Dataset
     from rhocast.accuracy import coefficient_errors, merge_errors
-    from rhocast.parallel import deal, world
+    from rhocast.parallel import my_structures, world
     from rhocast.pretrained_models import load_model
 
     comm = world()
@@ -37,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
     if len(idx) == 0:
         raise ValueError(f"every structure of {args.references} trained {args.model}: nothing is held out")
     # Under mpirun each rank predicts and measures its share (dealt by atoms^2); rank 0 merges and reports.
-    mine = [int(idx[k]) for k in deal([len(ds.atoms(int(i))) ** 2 for i in idx], comm.size)[comm.rank]]
-    structures = [ds.atoms(i) for i in mine]
+    held = [ds.atoms(int(i)) for i in idx]
+    shard = my_structures(held, comm)
+    mine, structures = [int(idx[k]) for k in shard], [held[k] for k in shard]
     predicted = model.predict(structures) if mine else []
     part = coefficient_errors(structures, predicted, [ds.coefficients(i) for i in mine], model.auxbasis_,
                               [model._baseline_vector(a) for a in structures], ds.settings if args.grid_errors else None)
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  per structure        : median {np.median(per):.4f} %, max {per.max():.4f} % "
           f"(structure {int(idx[int(np.argmax(per))])})")
     parity = args.parity or str(Path(args.references).with_suffix(".parity.png"))
-    plots.coefficient_parity(parity, [ds.atoms(int(i)) for i in idx], [ds.coefficients(int(i)) for i in idx],
+    plots.coefficient_parity(parity, held, [ds.coefficients(int(i)) for i in idx],
                              predictions, model.auxbasis_)
     print(f"  parity plot          : {parity}")
     return 0

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     import h5py
 
     from rhocast.atomic import atomic_write
-    from rhocast.parallel import deal, world
+    from rhocast.parallel import my_structures, world
     from rhocast.pretrained_models import load_model
     from rhocast.progress import progress_bar
     from rhocast.properties import electron_count, write_cube
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     comm = world()  # under mpirun each rank predicts its share (dealt by atoms^2); rank 0 writes
     results = {}
-    for i in progress_bar(deal([len(a) ** 2 for a in structures], comm.size)[comm.rank], desc="predict",
+    for i in progress_bar(my_structures(structures, comm), desc="predict",
                           unit="structure", show=comm.rank == 0):
         a = structures[i]
         c = model.predict(a)
