@@ -54,13 +54,22 @@ def density_errors(model, dataset, indices: Sequence[int], grid: bool = False) -
     (the reference's grid level), next to the dataset's own floor (fit vs SCF): the error against the
     SCF density is at most their sum.
     """
-    structures = [dataset.atoms(int(i)) for i in indices]
-    out = coefficient_errors(structures, model.predict(structures), [dataset.coefficients(int(i)) for i in indices],
+    return predicted_errors(model, dataset, indices, grid)[1]
+
+
+def predicted_errors(model, dataset, indices: Sequence[int], grid: bool = False,
+                     structures: Optional[Sequence] = None) -> tuple[list[np.ndarray], DensityErrors]:
+    """``model``'s predictions on ``dataset`` positions ``indices`` and their :func:`density_errors`
+    (``structures``: those positions' atoms, when already read)."""
+    if structures is None:
+        structures = [dataset.atoms(int(i)) for i in indices]
+    predicted = model.predict(list(structures)) if len(structures) else []
+    out = coefficient_errors(structures, predicted, [dataset.coefficients(int(i)) for i in indices],
                              model.auxbasis_, [model._baseline_vector(a) for a in structures],
                              dataset.settings if grid else None)
     if grid:
         out.floor_nmae = [dataset.floor(int(i))["nmae"] for i in indices]
-    return out
+    return predicted, out
 
 
 def merge_errors(parts: Sequence[tuple], order: Sequence[int]) -> tuple[DensityErrors, list[np.ndarray]]:
@@ -70,18 +79,20 @@ def merge_errors(parts: Sequence[tuple], order: Sequence[int]) -> tuple[DensityE
     for indices, predicted, err in parts:
         for k, i in enumerate(indices):
             rows[i] = (predicted[k], err.error_sq[k], err.norm_sq[k], err.variance_sq[k],
-                       err.nmae[k] if err.nmae else None)
+                       err.nmae[k] if err.nmae else None, err.floor_nmae[k] if err.floor_nmae else None)
     missing = sorted(set(order) - set(rows))
     if missing:
         raise ValueError(f"no errors for structures {missing[:5]}: every index of order must be in one part")
     out = DensityErrors()
     for i in order:
-        _, e, n, v, nmae = rows[i]
+        _, e, n, v, nmae, floor_nmae = rows[i]
         out.error_sq.append(e)
         out.norm_sq.append(n)
         out.variance_sq.append(v)
         if nmae is not None:
             out.nmae.append(nmae)
+        if floor_nmae is not None:
+            out.floor_nmae.append(floor_nmae)
     return out, [rows[i][0] for i in order]
 
 

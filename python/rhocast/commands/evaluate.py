@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rhocast import plots
     from rhocast.dataset import Dataset
-    from rhocast.accuracy import coefficient_errors, merge_errors
+    from rhocast.accuracy import merge_errors, predicted_errors
     from rhocast.parallel import my_structures, world
     from rhocast.pretrained_models import load_model
 
@@ -39,15 +39,12 @@ def run(args: argparse.Namespace) -> int:
     # Under mpirun each rank predicts and measures its share (dealt by atoms^2); rank 0 merges and reports.
     held = [ds.atoms(int(i)) for i in idx]
     shard = my_structures(held, comm)
-    mine, structures = [int(idx[k]) for k in shard], [held[k] for k in shard]
-    predicted = model.predict(structures) if mine else []
-    part = coefficient_errors(structures, predicted, [ds.coefficients(i) for i in mine], model.auxbasis_,
-                              [model._baseline_vector(a) for a in structures], ds.settings if args.grid_errors else None)
+    mine = [int(idx[k]) for k in shard]
+    predicted, part = predicted_errors(model, ds, mine, args.grid_errors, [held[k] for k in shard])
     parts = comm.gather((mine, predicted, part))
     if comm.rank != 0:
         return 0
     err, predictions = merge_errors(parts, [int(i) for i in idx])
-    err.floor_nmae = [ds.floor(int(i))["nmae"] for i in idx] if args.grid_errors else []
     floor = float(np.mean([ds.floor(int(i))["relative_l2"] for i in idx]))
     print(f"{args.model} on {args.references}:\n{err.table()}\n  fitting floor (L2)   : {floor:.4f} %")
     per = err.per_structure_relative_l2
