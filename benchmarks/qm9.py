@@ -56,7 +56,8 @@ def training_pool(n: int, max_heavy_atoms=None) -> list:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--n", type=int, default=3000, help="references to build in the training pool")
+    p.add_argument("--n", type=int, default=3000,
+                   help="references to build in the training pool (0: build none, use the cached ones)")
     p.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000, 2000],
                    help="training-set sizes of the learning curve (those with enough references are run)")
     p.add_argument("--n-validation", type=int, default=50,
@@ -72,7 +73,7 @@ def main() -> None:
     p.add_argument("--regularization", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2],
                    help="candidate etas; the one with the lowest validation error is kept per size")
     args = p.parse_args()
-    CACHE.mkdir(parents=True, exist_ok=True)
+    (CACHE / "models").mkdir(parents=True, exist_ok=True)
     FIGURES.mkdir(exist_ok=True)
     path = CACHE / ("qm9_train" if args.max_heavy_atoms is None else f"qm9_guess_{args.max_heavy_atoms}")
     print(f"references: {path}", flush=True)
@@ -80,9 +81,10 @@ def main() -> None:
         from rhocast.dataset import convert
 
         convert(path.with_suffix(".h5"), path)
-    summary = compute_references(training_pool(args.n, args.max_heavy_atoms), path, n_workers=args.workers,
-                                 guess_model=args.guess_model, **SETTINGS)
-    print(summary)
+    if args.n > 0:
+        summary = compute_references(training_pool(args.n, args.max_heavy_atoms), path, n_workers=args.workers,
+                                     guess_model=args.guess_model, **SETTINGS)
+        print(summary)
     print(reference_cost(Dataset(path)))
     if args.build_only:
         return
@@ -95,6 +97,7 @@ def main() -> None:
     rows, model = [], None
     for n in sizes:
         model, eta, t_fit = fit_with_validation(pool, train_pool[:n], validation, args)
+        model.save(CACHE / "models" / f"qm9_{n}.h5")  # the best model so far: the next references' SCF guess
         known = set(model.species_)
         test_idx = [i for i in test.indices()[:args.n_test] if set(test.atoms(int(i)).numbers) <= known]
         e = density_errors(model, test, test_idx)
