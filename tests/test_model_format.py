@@ -69,3 +69,23 @@ def test_shipped_export_is_current(v1, tmp_path):
     """tests/data/model_v1.rcm (read by the C++ test) is what export() writes today."""
     v1.export(tmp_path / "m.rcm")
     assert (tmp_path / "m.rcm").read_bytes() == (DATA / "model_v1.rcm").read_bytes()
+
+
+def test_model_for_prediction_predicts_the_same_from_smaller_arrays(v1, tmp_path):
+    """Thin projectors V w (lambda > 0) and unit weights give the original coefficients to rounding;
+    float32 sparse features move them by far less than any model error; the file shrinks and round-trips."""
+    atoms, ref = _dimer()
+    exact = v1.for_prediction(float32_features=False)
+    assert exact.n_weights_ < v1.n_weights_
+    for (z, lam), v in exact.projectors_.items():
+        assert v.shape[1] == (v1.projectors_[(z, lam)].shape[1] if lam == 0 else
+                              sum(1 for l, _ in v1.auxbasis_.radial_channels(z) if l == lam))
+    np.testing.assert_allclose(exact.predict(atoms), ref, rtol=0, atol=1e-12)
+    small = v1.for_prediction()
+    small.save(tmp_path / "small.h5")
+    v1.save(tmp_path / "full.h5")
+    assert (tmp_path / "small.h5").stat().st_size < 0.6 * (tmp_path / "full.h5").stat().st_size
+    loaded = DensityModel.load(tmp_path / "small.h5")
+    assert loaded.sparse_features_[1][0].dtype == np.float32
+    delta = loaded.predict(atoms) - ref
+    assert 0 < np.abs(delta).max() < 1e-6 * np.abs(ref).max()
