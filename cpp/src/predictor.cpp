@@ -54,14 +54,16 @@ DensityPredictor::DensityPredictor(ModelData model) : model_(std::move(model)), 
             const int width = model_.selected[lam].empty() ? soap_.n_features(lam)
                                                             : static_cast<int>(model_.selected[lam].size());
             const auto& f = sm.sparse_features[lam];
-            if (f.cols() != width || f.rows() != n_sparse * (2 * lam + 1))
-                throw std::invalid_argument(who + ": sparse features of lambda " + std::to_string(lam) + " are " +
-                                            shape(f) + ", expected (" + std::to_string(n_sparse * (2 * lam + 1)) +
-                                            ", " + std::to_string(width) + ")");
             Block& b = blocks_[s][lam];
             b.lambda = lam;
             for (const auto& sh : sm.shells)
                 if (sh.l == lam) b.weight_start.push_back(-1);
+            // A lambda without shells of this species enters no kernel but lambda = 0's: its features may be empty.
+            if (b.weight_start.empty() && lam > 0 && f.size() == 0) continue;
+            if (f.cols() != width || f.rows() != n_sparse * (2 * lam + 1))
+                throw std::invalid_argument(who + ": sparse features of lambda " + std::to_string(lam) + " are " +
+                                            shape(f) + ", expected (" + std::to_string(n_sparse * (2 * lam + 1)) +
+                                            ", " + std::to_string(width) + ")");
             const auto& v = sm.projectors[lam];
             if (b.weight_start.empty()) continue;
             if (v.rows() != f.rows())
