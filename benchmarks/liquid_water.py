@@ -122,6 +122,8 @@ def main() -> None:
         curve.append([n, e.relative_l2, e.baseline_relative, float(np.mean(e.nmae)),
                       float(np.mean(e.floor_nmae)), time.perf_counter() - t])
         print(curve[-1], flush=True)
+    (CACHE / "models").mkdir(exist_ok=True)
+    model.save(CACHE / "models" / f"liquid_water_{args.curve_cells}.h5")  # the pretrained candidate
     floor_l2 = float(np.mean([curve_ds.floor(int(i))["relative_l2"] for i in test]))
     plots.learning_curve(FIGURES / "liquid_water_learning_curve.png", [r[0] for r in curve], [r[1] for r in curve],
                          "held-out cells", floor_l2, title="liquid water (32-molecule cells)")
