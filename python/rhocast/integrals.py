@@ -44,6 +44,23 @@ class IntegralContext:
         self._metrics: dict[str, np.ndarray] = {}
         self._grids: dict[int, object] = {}
         self._core_basis = None
+        self._auxbasis = None
+
+    @property
+    def numbers(self) -> np.ndarray:
+        """Atomic numbers of the atoms (n_atoms,)."""
+        from rhocast.basis import atomic_numbers
+
+        return atomic_numbers(self.mol)
+
+    @property
+    def auxbasis(self):
+        """The :class:`rhocast.basis.AuxiliaryBasis` of ``auxmol`` (its coefficients' canonical order)."""
+        if self._auxbasis is None:
+            from rhocast.basis import AuxiliaryBasis
+
+            self._auxbasis = AuxiliaryBasis.of_auxmol(self.auxmol)
+        return self._auxbasis
 
     @classmethod
     def of(cls, mol, auxbasis, max_memory_mb: Optional[float] = None) -> "IntegralContext":
@@ -115,16 +132,12 @@ class IntegralContext:
         """phi_P (and with ``deriv`` = 1 their gradients) at ``coords`` (n_points, 3), Bohr:
         (1 + 3 deriv, n_points, naux), canonical order. Collocated by the compiled core with per-shell
         screening (values below ``tol`` are dropped) and OpenMP threads."""
-        from pyscf.data.elements import charge
-
         from rhocast import _core
-        from rhocast.basis import AuxiliaryBasis
 
-        numbers = [int(charge(self.mol.atom_pure_symbol(i))) for i in range(self.mol.natm)]
         if self._core_basis is None:
-            self._core_basis = AuxiliaryBasis(self.auxmol._basis, set(numbers)).to_core()
+            self._core_basis = self.auxbasis.to_core()
         coords = np.ascontiguousarray(coords, dtype=float)
-        values = _core.collocate_functions(self._core_basis, numbers, self.mol.atom_coords(), coords, deriv, tol)
+        values = _core.collocate_functions(self._core_basis, self.numbers, self.mol.atom_coords(), coords, deriv, tol)
         return values.reshape(1 + 3 * deriv, len(coords), -1)
 
     # --- DFT grids ----------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import numpy as np
 
 from rhocast import dataset as store
 from rhocast.basis import default_auxbasis
-from rhocast.density_fitting import METRICS, fit_density, function_integrals, total_density_matrix
+from rhocast.density_fitting import METRICS, fit_density, total_density_matrix
+from rhocast.properties import electron_count
 from rhocast.structures import (StructureError, StructureSource, charge_and_spin, check_basis_name, describe,
                                 read_structures, structure_hash, to_pyscf_mol, validate_structure)
 
@@ -159,7 +160,7 @@ def fitting_floor(mf, auxmol, coefficients: np.ndarray, context=None) -> dict[st
         abs_err += w @ np.abs(diff)
     return {"relative_l2": 100 * float(np.sqrt(sq_err / sq_ref)),
             "nmae": 100 * float(abs_err / mf.mol.nelectron),
-            "n_electrons_fit": float(function_integrals(auxmol) @ coefficients)}
+            "n_electrons_fit": electron_count(coefficients, context.auxbasis, context.numbers)}
 
 
 def reference_record(atoms, settings: ReferenceSettings, guess_model=None) -> dict:
