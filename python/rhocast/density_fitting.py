@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 
 from rhocast.basis import canonical_permutation
-from rhocast.integrals import METRICS, IntegralContext, check_metric
+from rhocast.integrals import IntegralContext, check_metric
 from rhocast.properties import constrain_count, function_moments
 
 

@@ -22,6 +22,19 @@ GRID_BLOCK = 7168
 _INTOR = {"coulomb": ("int3c2e", "int2c2e"), "overlap": ("int3c1e", "int1e_ovlp")}
 
 
+def one_electron_energies(mol, dm_total: np.ndarray, kinetic: Optional[np.ndarray] = None,
+                          electron_nuclear: Optional[np.ndarray] = None) -> dict[str, float]:
+    """The kinetic energy tr(T D) and the electron-nuclear energy tr(V D) (Hartree) of the total
+    (spin-summed) density matrix ``dm_total`` (nao, nao) of ``mol``; T (int1e_kin) and V (int1e_nuc)
+    (nao, nao) are computed when not given (a cell passes its own, e.g. V of a pseudopotential)."""
+    if kinetic is None:
+        kinetic = mol.intor_symmetric("int1e_kin")
+    if electron_nuclear is None:
+        electron_nuclear = mol.intor_symmetric("int1e_nuc")
+    return {"kinetic": float(np.einsum("ij,ji->", kinetic, dm_total)),
+            "electron_nuclear": float(np.einsum("ij,ji->", electron_nuclear, dm_total))}
+
+
 def check_metric(metric: str) -> None:
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
@@ -65,10 +78,10 @@ class IntegralContext:
     @classmethod
     def of(cls, mol, auxbasis, max_memory_mb: Optional[float] = None) -> "IntegralContext":
         """The context of ``mol`` with the auxiliary basis ``auxbasis`` (a PySCF spec or an AuxiliaryBasis)."""
-        from rhocast.basis import AuxiliaryBasis
+        from rhocast.basis import AuxiliaryBasis, atomic_numbers
 
         if not isinstance(auxbasis, AuxiliaryBasis):
-            auxbasis = AuxiliaryBasis(auxbasis, {mol.atom_charge(i) for i in range(mol.natm)})
+            auxbasis = AuxiliaryBasis(auxbasis, set(atomic_numbers(mol)))
         return cls(mol, auxbasis.make_auxmol(mol), max_memory_mb)
 
     # --- one block-size rule ------------------------------------------------------------------------

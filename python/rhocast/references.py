@@ -16,7 +16,8 @@ import numpy as np
 
 from rhocast import dataset as store
 from rhocast.basis import default_auxbasis
-from rhocast.density_fitting import METRICS, fit_density, total_density_matrix
+from rhocast.density_fitting import fit_density, total_density_matrix
+from rhocast.integrals import METRICS
 from rhocast.properties import electron_count
 from rhocast.structures import (StructureError, StructureSource, charge_and_spin, check_basis_name, describe,
                                 read_structures, structure_hash, to_pyscf_mol, validate_structure)
@@ -122,12 +123,10 @@ def run_scf(atoms, settings: ReferenceSettings, guess_model=None):
 
 def energy_components(mf) -> dict[str, float]:
     """SCF total energy and its components (Hartree)."""
-    dm = mf.make_rdm1()
-    dm_total = total_density_matrix(dm)
-    mol = mf.mol
-    e = {"total": float(mf.e_tot), "nuclear_repulsion": float(mol.energy_nuc()),
-         "kinetic": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_kin"), dm_total)),
-         "electron_nuclear": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_nuc"), dm_total))}
+    from rhocast.integrals import one_electron_energies
+
+    e = {"total": float(mf.e_tot), "nuclear_repulsion": float(mf.mol.energy_nuc()),
+         **one_electron_energies(mf.mol, total_density_matrix(mf.make_rdm1()))}
     e["hartree"] = float(mf.scf_summary["coul"])
     e["xc"] = float(mf.scf_summary["exc"])
     return e

@@ -21,6 +21,7 @@ import scipy.sparse.linalg
 from ase import Atoms
 
 from rhocast.basis import AuxiliaryBasis
+from rhocast.integrals import one_electron_energies
 from rhocast.pbc.grid import density_from_coefficients, density_from_dm, project, to_pyscf_cell
 from rhocast.properties import electron_count, with_electron_count
 
@@ -83,9 +84,7 @@ def energy_components(cell, dm: np.ndarray, xc: str, hcore: Optional[np.ndarray]
     kinetic = cell.pbc_intor("int1e_kin", hermi=1)
     if hcore is None:
         hcore = core_hamiltonian(cell)
-    e = {"kinetic": float(np.einsum("ij,ji->", kinetic, dm)),
-         "electron_nuclear": float(np.einsum("ij,ji->", hcore - kinetic, dm)),
-         "hartree": hartree(cell, rho[0])[0], "xc": float(weight * (exc @ rho[0])),
+    e = {**one_electron_energies(cell, dm, kinetic, hcore - kinetic), "hartree": hartree(cell, rho[0])[0], "xc": float(weight * (exc @ rho[0])),
          "nuclear_repulsion": float(cell.energy_nuc())}
     e["total"] = sum(e.values())
     return e
