@@ -52,12 +52,9 @@ def with_electron_count(coefficients: np.ndarray, basis: AuxiliaryBasis, atoms: 
     Unlike scaling the s functions, this leaves a density whose count is nearly right nearly unchanged.
     """
     if solve_overlap is None:
-        import scipy.sparse.linalg
+        from rhocast.overlap import overlap_solver
 
-        from rhocast.overlap import overlap_matrix
-        from rhocast.sparse import to_scipy
-
-        solve_overlap = scipy.sparse.linalg.splu(to_scipy(overlap_matrix(atoms, basis)).tocsc()).solve
+        solve_overlap = overlap_solver(atoms, basis)
     q, _ = function_moments(basis, atoms.numbers)
     return constrain_count(np.asarray(coefficients, dtype=float), q, solve_overlap, n_electrons)
 
