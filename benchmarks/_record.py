@@ -5,6 +5,7 @@ import datetime
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -20,6 +21,16 @@ def machine() -> str:
     except OSError:
         pass
     return f"{platform.node()} ({cpu}, {os.cpu_count()} cores, Python {platform.python_version()})"
+
+
+def best_of(f, repeat: int) -> float:
+    """The shortest wall time (s) of ``repeat`` calls of ``f`` (inf for none)."""
+    times = [float("inf")]
+    for _ in range(repeat):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return min(times)
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

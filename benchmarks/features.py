@@ -14,7 +14,7 @@ import tracemalloc
 
 import numpy as np
 
-from _record import markdown_table, record
+from _record import best_of, markdown_table, record
 from rhocast import _core, sources
 from rhocast.descriptors import LambdaSoap
 
@@ -42,15 +42,6 @@ def featomic_calculator():
         return calc.compute(structures, selected_keys=keys, neighbors_to_properties=True)
 
     return compute
-
-
-def best_time(f, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def streamed(soap: LambdaSoap, atoms, chunk: int) -> tuple[float, int]:
@@ -81,10 +72,10 @@ def main() -> None:
     rows = []
     for name, structures in (("liquid water, 32-molecule cells", cells), ("QM9 molecules", molecules)):
         n_atoms = sum(len(a) for a in structures)
-        ours = best_time(lambda: soap.compute(structures)) / n_atoms
+        ours = best_of(lambda: soap.compute(structures), 3) / n_atoms
         row = [name, n_atoms, 1e3 * ours]
         if theirs is not None:
-            ref = best_time(lambda: theirs(structures)) / n_atoms
+            ref = best_of(lambda: theirs(structures), 3) / n_atoms
             row += [1e3 * ref, ref / ours]
         else:
             row += ["(featomic not installed)", "-"]

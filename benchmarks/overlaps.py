@@ -12,22 +12,12 @@ import time
 
 from ase import Atoms
 
-from _record import markdown_table, record
+from _record import best_of, markdown_table, record
 from _water import cluster
 from rhocast import _core, sources
 from rhocast.basis import AuxiliaryBasis
 from rhocast.overlap import overlap_matrix
 from rhocast.structures import to_pyscf_mol
-
-
-def best_of(f, repeat: int) -> float:
-    """The shortest wall time (s) of ``repeat`` calls of ``f`` (inf for none)."""
-    times = [float("inf")]
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:

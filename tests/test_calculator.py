@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ase import Atoms
 from ase.build import molecule
 from ase.units import Bohr
 
@@ -48,3 +49,68 @@ def test_cells_and_bad_charges_are_refused():
     cell.calc = DensityCalculator(model)
     with pytest.raises(ValueError, match="molecules"):
         cell.get_dipole_moment()
+
+
+def _tip3p_dimer_steps(n_steps: int):
+    """Geometries of a water dimer along ``n_steps`` velocity-Verlet steps of rigid TIP3P (300 K momenta)."""
+    from ase.calculators.tip3p import TIP3P
+    from ase.constraints import FixBondLengths
+    from ase.io import read
+    try:  # ASE >= 3.29 deprecates MaxwellBoltzmannDistribution, which now only calls this
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+    from ase.md.verlet import VelocityVerlet
+    from ase.units import fs
+
+    atoms = read(Path(__file__).parent / "data" / "water_dimers_3.xyz", index=0)
+    atoms.calc = TIP3P(rc=7.0)
+    atoms.constraints = FixBondLengths([(3 * i + j, 3 * i + (j + 1) % 3) for i in range(2) for j in range(3)])
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    dyn, frames = VelocityVerlet(atoms, 1.0 * fs), []
+    dyn.attach(lambda: frames.append(atoms.positions.copy()), interval=1)
+    dyn.run(n_steps)
+    return atoms, frames
+
+
+def test_dipole_along_md_steps_is_that_of_the_prediction():
+    """Along three TIP3P MD steps the calculator's dipole is properties.dipole_moment of the corrected
+    prediction at every step: whole (one count correction) and per molecule (the sum of the molecules'
+    corrected dipoles), molecule and periodic cell alike."""
+    model = DensityModel.load(MODEL)
+    basis = model.auxbasis_
+    atoms, frames = _tip3p_dimer_steps(3)
+    halves = [[0, 1, 2], [3, 4, 5]]
+    whole = atoms.copy()
+    whole.calc = DensityCalculator(model)
+    split = atoms.copy()
+    split.calc = DensityCalculator(model, molecules=halves)
+    cell = atoms.copy()
+    cell.set_cell([9.0, 8.0, 8.5])
+    cell.pbc = True
+    cell.calc = DensityCalculator(model, periodic=True, molecules=halves)
+    dipoles = []
+    for positions in frames:
+        for a in (whole, split, cell):
+            a.positions = positions
+        c = model.predict(whole)
+        np.testing.assert_allclose(whole.get_dipole_moment(), dipole_moment(whole, c, basis, renormalize=True) * Bohr,
+                                   atol=1e-12)
+        for a in (split, cell):
+            c = model.predict(a)
+            offsets = basis.offsets(a.numbers)
+            parts = [dipole_moment(Atoms(a.numbers[m], a.positions[m]), c[offsets[m[0]]:offsets[m[-1] + 1]], basis,
+                                   renormalize=True) for m in halves]  # each molecule on its own, not periodic
+            np.testing.assert_allclose(a.get_dipole_moment(), np.sum(parts, axis=0) * Bohr, atol=1e-12)
+            assert abs(a.get_charges()[:3].sum()) < 1e-10  # each molecule neutral
+        dipoles.append(whole.get_dipole_moment())
+    assert len(frames) == 4 and np.abs(np.diff(dipoles, axis=0)).min(axis=1).max() > 1e-4  # the dipole moves
+
+
+def test_molecules_must_cover_every_atom_once():
+    model = DensityModel.load(MODEL)
+    atoms, _ = _tip3p_dimer_steps(0)
+    for molecules in ([[0, 1, 2]], [[0, 1, 2], [2, 3, 4, 5]]):
+        atoms.calc = DensityCalculator(model, molecules=molecules)
+        with pytest.raises(ValueError, match="every atom index 0..5 exactly once"):
+            atoms.get_dipole_moment()

@@ -102,3 +102,17 @@ def test_partial_pbc_is_refused():
     atoms.pbc = [True, True, False]
     with pytest.raises(ValueError, match="partial pbc"):
         overlap_matrix(atoms, AuxiliaryBasis("def2-universal-jkfit", atoms.numbers))
+
+
+@pytest.mark.parametrize("fill", [1.0, 0.0])  # every S sparse (LU) / every S dense (Cholesky)
+def test_overlap_solver_inverts_the_overlap(fill, monkeypatch):
+    import rhocast.overlap
+
+    monkeypatch.setattr(rhocast.overlap, "DENSE_FILL", fill)
+    cell = molecule("H2O", vacuum=2.0, pbc=True)
+    basis = AuxiliaryBasis("def2-universal-jfit", cell.numbers)
+    s = to_scipy(overlap_matrix(cell, basis)).toarray()
+    v = np.random.default_rng(0).normal(size=len(s))
+    x = rhocast.overlap.overlap_solver(cell, basis)(v)
+    assert np.abs(s @ x - v).max() < 1e-8 * np.abs(v).max()
+    assert np.abs(x).max() > 10 * np.abs(v).max()  # not the identity: S is far from it

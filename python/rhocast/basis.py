@@ -52,19 +52,30 @@ class Shell:
     coefficients: np.ndarray  # normalisation included
 
 
-def _shells_of_atom(mol, atom_index: int) -> list[Shell]:
-    shells = []
+def _shells_by_atom(mol) -> list[list[Shell]]:
+    """The normalised shells of every atom of a PySCF molecule (or cell), in basis order."""
+    shells: list[list[Shell]] = [[] for _ in range(mol.natm)]
     for ib in range(mol.nbas):
-        if mol.bas_atom(ib) != atom_index:
-            continue
         l = int(mol.bas_angular(ib))
         exps = np.asarray(mol.bas_exp(ib), dtype=float)
         ctr = np.asarray(mol._libcint_ctr_coeff(ib), dtype=float)
         # A general contraction is split into one shell per contracted function: PySCF orders
         # its functions contraction-major, then m, which is exactly this split.
-        for k in range(ctr.shape[1]):
-            shells.append(Shell(l, exps.copy(), ctr[:, k].copy()))
+        shells[mol.bas_atom(ib)] += [Shell(l, exps.copy(), ctr[:, k].copy()) for k in range(ctr.shape[1])]
     return shells
+
+
+def _same_shells(a: list[Shell], b: list[Shell]) -> bool:
+    return len(a) == len(b) and all(s.l == t.l and np.array_equal(s.exponents, t.exponents)
+                                    and np.array_equal(s.coefficients, t.coefficients) for s, t in zip(a, b))
+
+
+def atomic_numbers(mol) -> np.ndarray:
+    """Atomic numbers Z of a PySCF molecule's (or cell's) atoms; not ``mol.atom_charges()``, which
+    subtracts the core electrons of an ECP or pseudopotential."""
+    from pyscf.data.elements import charge
+
+    return np.array([int(charge(mol.atom_pure_symbol(i))) for i in range(mol.natm)], dtype=int)
 
 
 class AuxiliaryBasis:
@@ -99,7 +110,7 @@ class AuxiliaryBasis:
                 mol = gto.M(atom=f"{symbol} 0 0 0", basis={symbol: basis}, spin=el % 2, verbose=0)
             except Exception as err:  # PySCF raises bare errors for missing elements
                 raise ValueError(f"auxiliary basis {_describe(spec)} has no functions for {symbol}: {err}") from err
-            shells = _shells_of_atom(mol, 0)
+            shells = _shells_by_atom(mol)[0]
             if not shells:
                 raise ValueError(f"auxiliary basis {_describe(spec)} has no functions for {symbol}")
             self.shells[el] = shells
@@ -113,6 +124,18 @@ class AuxiliaryBasis:
         basis.shells = {int(z): list(v) for z, v in sorted(shells.items())}
         basis._pyscf_basis = {}  # make_auxmol falls back to spec
         return basis
+
+    @classmethod
+    def of_auxmol(cls, auxmol) -> "AuxiliaryBasis":
+        """The basis of a PySCF auxiliary molecule (or cell) read from its own functions, so that its
+        coefficients are in this basis' canonical order; every atom of an element must carry the same shells."""
+        shells: dict[int, list[Shell]] = {}
+        for z, atom_shells in zip(atomic_numbers(auxmol), _shells_by_atom(auxmol)):
+            if int(z) in shells and not _same_shells(shells[int(z)], atom_shells):
+                raise ValueError(f"auxiliary molecule has different basis functions on two atoms of Z={z}: "
+                                 "an AuxiliaryBasis holds one set of shells per element")
+            shells[int(z)] = atom_shells
+        return cls.from_shells(auxmol.basis, shells)
 
     # --- sizes and layout -------------------------------------------------------------------------
     @property

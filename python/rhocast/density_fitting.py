@@ -11,7 +11,8 @@ from typing import Optional
 import numpy as np
 
 from rhocast.basis import canonical_permutation
-from rhocast.integrals import METRICS, IntegralContext, check_metric
+from rhocast.integrals import IntegralContext, check_metric
+from rhocast.properties import constrain_count, function_moments
 
 
 def _context(mol, auxmol, max_memory_mb: Optional[float], context: Optional[IntegralContext]) -> IntegralContext:
@@ -69,19 +70,6 @@ def metric_matrix(auxmol, metric: str = "coulomb") -> np.ndarray:
     return IntegralContext(auxmol, auxmol).metric(metric)[np.ix_(p, p)]
 
 
-def function_integrals(auxmol) -> np.ndarray:
-    """q_P = integral of phi_P over space, canonical order (non-zero only for s functions)."""
-    q = np.zeros(auxmol.nao)
-    for ib in range(auxmol.nbas):
-        if auxmol.bas_angular(ib) != 0:
-            continue
-        exps = auxmol.bas_exp(ib)
-        ctr = auxmol._libcint_ctr_coeff(ib)  # includes normalisation: phi = sum_k c_k e^{-a r^2} Y_00
-        start = auxmol.ao_loc[ib]
-        q[start:start + ctr.shape[1]] = ((np.pi / exps) ** 1.5 / np.sqrt(4 * np.pi)) @ ctr
-    return q[canonical_permutation(auxmol)]
-
-
 def fit_density(mol, auxmol, dm: np.ndarray, metric: str = "coulomb", n_electrons: Optional[float] = None,
                 context: Optional[IntegralContext] = None) -> np.ndarray:
     """Fitted coefficients c (canonical order) of the density of ``dm``; integrals from ``context``
@@ -99,12 +87,5 @@ def fit_density(mol, auxmol, dm: np.ndarray, metric: str = "coulomb", n_electron
 
     c = solve(projections(mol, auxmol, dm, metric, context=context))
     if n_electrons is not None:
-        c = constrain_count(c, function_integrals(auxmol), solve, n_electrons)
+        c = constrain_count(c, function_moments(context.auxbasis, context.numbers)[0], solve, n_electrons)
     return c
-
-
-def constrain_count(coefficients: np.ndarray, q: np.ndarray, solve, n_electrons: float) -> np.ndarray:
-    """The density closest to ``coefficients`` in a metric M that integrates to ``n_electrons``:
-    c + M^-1 q (N - q.c) / (q.M^-1 q), with q the integrals of the functions and ``solve(v)`` = M^-1 v."""
-    mq = solve(q)
-    return coefficients + mq * (n_electrons - q @ coefficients) / (q @ mq)

@@ -22,6 +22,19 @@ GRID_BLOCK = 7168
 _INTOR = {"coulomb": ("int3c2e", "int2c2e"), "overlap": ("int3c1e", "int1e_ovlp")}
 
 
+def one_electron_energies(mol, dm_total: np.ndarray, kinetic: Optional[np.ndarray] = None,
+                          electron_nuclear: Optional[np.ndarray] = None) -> dict[str, float]:
+    """The kinetic energy tr(T D) and the electron-nuclear energy tr(V D) (Hartree) of the total
+    (spin-summed) density matrix ``dm_total`` (nao, nao) of ``mol``; T (int1e_kin) and V (int1e_nuc)
+    (nao, nao) are computed when not given (a cell passes its own, e.g. V of a pseudopotential)."""
+    if kinetic is None:
+        kinetic = mol.intor_symmetric("int1e_kin")
+    if electron_nuclear is None:
+        electron_nuclear = mol.intor_symmetric("int1e_nuc")
+    return {"kinetic": float(np.einsum("ij,ji->", kinetic, dm_total)),
+            "electron_nuclear": float(np.einsum("ij,ji->", electron_nuclear, dm_total))}
+
+
 def check_metric(metric: str) -> None:
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
@@ -44,14 +57,31 @@ class IntegralContext:
         self._metrics: dict[str, np.ndarray] = {}
         self._grids: dict[int, object] = {}
         self._core_basis = None
+        self._auxbasis = None
+
+    @property
+    def numbers(self) -> np.ndarray:
+        """Atomic numbers of the atoms (n_atoms,)."""
+        from rhocast.basis import atomic_numbers
+
+        return atomic_numbers(self.mol)
+
+    @property
+    def auxbasis(self):
+        """The :class:`rhocast.basis.AuxiliaryBasis` of ``auxmol`` (its coefficients' canonical order)."""
+        if self._auxbasis is None:
+            from rhocast.basis import AuxiliaryBasis
+
+            self._auxbasis = AuxiliaryBasis.of_auxmol(self.auxmol)
+        return self._auxbasis
 
     @classmethod
     def of(cls, mol, auxbasis, max_memory_mb: Optional[float] = None) -> "IntegralContext":
         """The context of ``mol`` with the auxiliary basis ``auxbasis`` (a PySCF spec or an AuxiliaryBasis)."""
-        from rhocast.basis import AuxiliaryBasis
+        from rhocast.basis import AuxiliaryBasis, atomic_numbers
 
         if not isinstance(auxbasis, AuxiliaryBasis):
-            auxbasis = AuxiliaryBasis(auxbasis, {mol.atom_charge(i) for i in range(mol.natm)})
+            auxbasis = AuxiliaryBasis(auxbasis, set(atomic_numbers(mol)))
         return cls(mol, auxbasis.make_auxmol(mol), max_memory_mb)
 
     # --- one block-size rule ------------------------------------------------------------------------
@@ -115,16 +145,12 @@ class IntegralContext:
         """phi_P (and with ``deriv`` = 1 their gradients) at ``coords`` (n_points, 3), Bohr:
         (1 + 3 deriv, n_points, naux), canonical order. Collocated by the compiled core with per-shell
         screening (values below ``tol`` are dropped) and OpenMP threads."""
-        from pyscf.data.elements import charge
-
         from rhocast import _core
-        from rhocast.basis import AuxiliaryBasis
 
-        numbers = [int(charge(self.mol.atom_pure_symbol(i))) for i in range(self.mol.natm)]
         if self._core_basis is None:
-            self._core_basis = AuxiliaryBasis(self.auxmol._basis, set(numbers)).to_core()
+            self._core_basis = self.auxbasis.to_core()
         coords = np.ascontiguousarray(coords, dtype=float)
-        values = _core.collocate_functions(self._core_basis, numbers, self.mol.atom_coords(), coords, deriv, tol)
+        values = _core.collocate_functions(self._core_basis, self.numbers, self.mol.atom_coords(), coords, deriv, tol)
         return values.reshape(1 + 3 * deriv, len(coords), -1)
 
     # --- DFT grids ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ase import Atoms
 
 from rhocast.basis import AuxiliaryBasis, canonical_permutation, from_canonical
 from rhocast.density_fitting import contract_coefficients, total_density_matrix
-from rhocast.integrals import GRID_BLOCK, IntegralContext
+from rhocast.integrals import GRID_BLOCK, IntegralContext, one_electron_energies
 from rhocast.properties import with_electron_count
 from rhocast.structures import charge_and_spin, to_pyscf_mol
 
@@ -250,9 +250,7 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     output = {}
     if output_energies:
         dm_total = total_density_matrix(dm)
-        output = {"kinetic": float(np.einsum("ij,ji->", kinetic, dm_total)),
-                  "electron_nuclear": float(np.einsum("ij,ji->", nuclear, dm_total)),
-                  **_output_hartree_xc(context, dm, xc, grids, fitted_hartree)}
+        output = {**one_electron_energies(mol, dm_total, kinetic, nuclear), **_output_hartree_xc(context, dm, xc, grids, fitted_hartree)}
         output["total"] = sum(output.values()) + e_nuc
     return _result(atoms, mo_energy=mo_energy, mo_occ=mo_occ, mo_coeff=mo_coeff, dm=dm, band_energy=band,
                    nuclear_repulsion=e_nuc, input_energies={"hartree": e_hartree_in, "xc": exc_in, "vxc_rho": vrho_in},

@@ -19,8 +19,8 @@ DEBYE = 2.541746473  # Debye per atomic unit of dipole (e Bohr)
 
 def function_moments(basis: AuxiliaryBasis, numbers) -> tuple[np.ndarray, np.ndarray]:
     """q (n_coef,), the integral of each function, and m (3, n_coef), the integral of (r - R_atom) times
-    each function (canonical order, Bohr). ``rhocast.density_fitting.function_integrals`` is q for an
-    auxmol in PySCF's own basis representation (the reference fit has no AuxiliaryBasis)."""
+    each function (canonical order, Bohr); the one implementation of both (the reference fit takes the
+    basis of its auxmol, :meth:`AuxiliaryBasis.of_auxmol`). Analytic: no PySCF."""
     q, m = [], []
     for z in numbers:
         for shell in basis.shells[int(z)]:
@@ -51,17 +51,19 @@ def with_electron_count(coefficients: np.ndarray, basis: AuxiliaryBasis, atoms: 
     q the integrals of the functions; ``solve_overlap(v)`` = S^-1 v if a factorisation is at hand.
     Unlike scaling the s functions, this leaves a density whose count is nearly right nearly unchanged.
     """
-    from rhocast.density_fitting import constrain_count
-
     if solve_overlap is None:
-        import scipy.sparse.linalg
+        from rhocast.overlap import overlap_solver
 
-        from rhocast.overlap import overlap_matrix
-        from rhocast.sparse import to_scipy
-
-        solve_overlap = scipy.sparse.linalg.splu(to_scipy(overlap_matrix(atoms, basis)).tocsc()).solve
+        solve_overlap = overlap_solver(atoms, basis)
     q, _ = function_moments(basis, atoms.numbers)
     return constrain_count(np.asarray(coefficients, dtype=float), q, solve_overlap, n_electrons)
+
+
+def constrain_count(coefficients: np.ndarray, q: np.ndarray, solve: Callable, n_electrons: float) -> np.ndarray:
+    """The density closest to ``coefficients`` in a metric M that integrates to ``n_electrons``:
+    c + M^-1 q (N - q.c) / (q.M^-1 q), with q the integrals of the functions and ``solve(v)`` = M^-1 v."""
+    mq = solve(q)
+    return coefficients + mq * (n_electrons - q @ coefficients) / (q @ mq)
 
 
 def dipole_moment(atoms: Atoms, coefficients: np.ndarray, basis: AuxiliaryBasis,

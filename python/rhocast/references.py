@@ -16,7 +16,9 @@ import numpy as np
 
 from rhocast import dataset as store
 from rhocast.basis import default_auxbasis
-from rhocast.density_fitting import METRICS, fit_density, function_integrals, total_density_matrix
+from rhocast.density_fitting import fit_density, total_density_matrix
+from rhocast.integrals import METRICS
+from rhocast.properties import electron_count
 from rhocast.structures import (StructureError, StructureSource, charge_and_spin, check_basis_name, describe,
                                 read_structures, structure_hash, to_pyscf_mol, validate_structure)
 
@@ -121,12 +123,10 @@ def run_scf(atoms, settings: ReferenceSettings, guess_model=None):
 
 def energy_components(mf) -> dict[str, float]:
     """SCF total energy and its components (Hartree)."""
-    dm = mf.make_rdm1()
-    dm_total = total_density_matrix(dm)
-    mol = mf.mol
-    e = {"total": float(mf.e_tot), "nuclear_repulsion": float(mol.energy_nuc()),
-         "kinetic": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_kin"), dm_total)),
-         "electron_nuclear": float(np.einsum("ij,ji->", mol.intor_symmetric("int1e_nuc"), dm_total))}
+    from rhocast.integrals import one_electron_energies
+
+    e = {"total": float(mf.e_tot), "nuclear_repulsion": float(mf.mol.energy_nuc()),
+         **one_electron_energies(mf.mol, total_density_matrix(mf.make_rdm1()))}
     e["hartree"] = float(mf.scf_summary["coul"])
     e["xc"] = float(mf.scf_summary["exc"])
     return e
@@ -159,7 +159,7 @@ def fitting_floor(mf, auxmol, coefficients: np.ndarray, context=None) -> dict[st
         abs_err += w @ np.abs(diff)
     return {"relative_l2": 100 * float(np.sqrt(sq_err / sq_ref)),
             "nmae": 100 * float(abs_err / mf.mol.nelectron),
-            "n_electrons_fit": float(function_integrals(auxmol) @ coefficients)}
+            "n_electrons_fit": electron_count(coefficients, context.auxbasis, context.numbers)}
 
 
 def reference_record(atoms, settings: ReferenceSettings, guess_model=None) -> dict:

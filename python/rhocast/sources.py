@@ -198,25 +198,22 @@ class _RigidWaters:
         return {"name": "rhocast.sources._RigidWaters"}
 
 
-def liquid_water(n_frames: int, n_molecules: int = 32, density: float = 1.0, temperature: float = 300.0,
-                 seed: int = 0, equilibration_ps: float = 2.0, spacing_ps: float = 0.5,
-                 timestep_fs: float = 2.0) -> list[Atoms]:
-    """Periodic cubic cells of liquid water from rigid TIP3P molecular dynamics (Langevin, NVT).
+def tip3p_water_box(n_molecules: int = 32, density: float = 1.0, temperature: float = 300.0,
+                    rng: Optional[np.random.Generator] = None) -> Atoms:
+    """A periodic cubic box of rigid TIP3P water ready for ASE molecular dynamics, not yet equilibrated.
 
-    Molecules start on a grid with random orientations at ``density`` (g/cm^3), are equilibrated for
-    ``equilibration_ps`` and sampled every ``spacing_ps``: 0.5 ps is several times the ~0.1 ps
-    decorrelation time of librations and of the hydrogen-bond network's fast motions, so frames are
-    nearly independent for density learning. Every molecule is whole in the output (O inside the cell,
-    its H at the minimum image). Atoms are ordered O, H, H per molecule; pbc is True.
+    Molecules sit on a grid with random orientations at ``density`` (g/cm^3); ASE's TIP3P calculator
+    (cutoff below half the box, minimum image), the vectorised rigid-water RATTLE constraint and
+    Maxwell-Boltzmann momenta at ``temperature`` (K) are attached. Atoms are ordered O, H, H per
+    molecule; positions are never wrapped by the constraint, so molecules stay whole along the MD.
     """
     from ase.calculators.tip3p import TIP3P
-    from ase.md.langevin import Langevin
     try:  # ASE >= 3.29 deprecates MaxwellBoltzmannDistribution, which now only calls this
         from ase.md.velocitydistribution import thermalize_momenta
     except ImportError:
         from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng() if rng is None else rng
     volume = n_molecules * _WATER_MASS / units.mol / density * 1e24  # Angstrom^3
     length = volume ** (1 / 3)
     per_side = int(np.ceil(n_molecules ** (1 / 3)))
@@ -228,6 +225,24 @@ def liquid_water(n_frames: int, n_molecules: int = 32, density: float = 1.0, tem
     atoms.calc = TIP3P(rc=min(7.0, length / 2 - 0.6), width=min(1.0, length / 10))
     atoms.constraints = _RigidWaters(n_molecules)
     thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
+    return atoms
+
+
+def liquid_water(n_frames: int, n_molecules: int = 32, density: float = 1.0, temperature: float = 300.0,
+                 seed: int = 0, equilibration_ps: float = 2.0, spacing_ps: float = 0.5,
+                 timestep_fs: float = 2.0) -> list[Atoms]:
+    """Periodic cubic cells of liquid water from rigid TIP3P molecular dynamics (Langevin, NVT).
+
+    Molecules start on a grid with random orientations at ``density`` (g/cm^3) (:func:`tip3p_water_box`),
+    are equilibrated for ``equilibration_ps`` and sampled every ``spacing_ps``: 0.5 ps is several times
+    the ~0.1 ps decorrelation time of librations and of the hydrogen-bond network's fast motions, so
+    frames are nearly independent for density learning. Every molecule is whole in the output (O inside
+    the cell, its H at the minimum image). Atoms are ordered O, H, H per molecule; pbc is True.
+    """
+    from ase.md.langevin import Langevin
+
+    rng = np.random.default_rng(seed)
+    atoms = tip3p_water_box(n_molecules, density, temperature, rng)
     dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature, friction=0.01 / units.fs,
                    fixcm=False, rng=rng)
     dyn.run(int(round(equilibration_ps * 1000 / timestep_fs)))

@@ -17,10 +17,10 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-import scipy.sparse.linalg
 from ase import Atoms
 
 from rhocast.basis import AuxiliaryBasis
+from rhocast.integrals import one_electron_energies
 from rhocast.pbc.grid import density_from_coefficients, density_from_dm, project, to_pyscf_cell
 from rhocast.properties import electron_count, with_electron_count
 
@@ -83,9 +83,7 @@ def energy_components(cell, dm: np.ndarray, xc: str, hcore: Optional[np.ndarray]
     kinetic = cell.pbc_intor("int1e_kin", hermi=1)
     if hcore is None:
         hcore = core_hamiltonian(cell)
-    e = {"kinetic": float(np.einsum("ij,ji->", kinetic, dm)),
-         "electron_nuclear": float(np.einsum("ij,ji->", hcore - kinetic, dm)),
-         "hartree": hartree(cell, rho[0])[0], "xc": float(weight * (exc @ rho[0])),
+    e = {**one_electron_energies(cell, dm, kinetic, hcore - kinetic), "hartree": hartree(cell, rho[0])[0], "xc": float(weight * (exc @ rho[0])),
          "nuclear_repulsion": float(cell.energy_nuc())}
     e["total"] = sum(e.values())
     return e
@@ -95,17 +93,17 @@ def fit_density(atoms: Atoms, cell, basis: AuxiliaryBasis, rho: np.ndarray, n_el
                 overlap_tol: float = 1e-10) -> np.ndarray:
     """Coefficients (canonical order) of the overlap-metric fit of rho (N_g,), given on ``cell``'s grid.
 
-    c = S^-1 w with S the lattice-summed block-sparse overlap (sparse LU, memory linear in the cell size);
-    with ``n_electrons`` the fit is constrained to integrate to exactly that many electrons.
+    c = S^-1 w with S the lattice-summed block-sparse overlap (:func:`rhocast.overlap.overlap_solver`:
+    sparse LU, memory linear in the cell size, or dense Cholesky for a small dense S); with
+    ``n_electrons`` the fit is constrained to integrate to exactly that many electrons.
     """
-    from rhocast.overlap import overlap_matrix
-    from rhocast.sparse import to_scipy
+    from rhocast.overlap import overlap_solver
 
     w = project(atoms, basis, rho, cell.mesh, cell.vol / rho.size)
-    lu = scipy.sparse.linalg.splu(to_scipy(overlap_matrix(atoms, basis, tol=overlap_tol)).tocsc())
-    c = lu.solve(w)
+    solve = overlap_solver(atoms, basis, tol=overlap_tol)
+    c = solve(w)
     if n_electrons is not None:
-        c = with_electron_count(c, basis, atoms, n_electrons, solve_overlap=lu.solve)
+        c = with_electron_count(c, basis, atoms, n_electrons, solve_overlap=solve)
     return c
 
 
