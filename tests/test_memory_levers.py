@@ -82,3 +82,59 @@ def test_cap_shrinks_projectors_and_weights_as_predicted(waters, uncapped, tmp_p
 def test_bad_cap_is_refused_by_name(bad):
     with pytest.raises(ValueError, match="max_rkhs must be None"):
         rhocast.model.check_params({"max_rkhs": bad})
+
+
+def _regression_pair(seed=0):
+    """The same random problem in a float32-Psi Regression and in a float64 one fed Psi rounded to float32
+    (the exact oracle: products accumulate in double, so only the storage rounding may differ)."""
+    from rhocast import _core
+    from rhocast.sparse import from_dense
+
+    rng = np.random.default_rng(seed)
+    low, ref = _core.Regression(12, 1e-3, "float32"), _core.Regression(12, 1e-3)
+    for _ in range(3):
+        a = rng.normal(size=(8, 8))
+        metric = from_dense(a @ a.T + 8 * np.eye(8), [4, 4])
+        shells = np.array([[0, 0, 0, 0], [1, 1, 3, 1], [4, 0, 0, 2], [5, 1, 3, 3]], dtype=np.int32)
+        psi = [rng.normal(size=(1, 3)), rng.normal(size=(3, 9)), rng.normal(size=(1, 3)), rng.normal(size=(3, 9))]
+        target = rng.normal(size=8)
+        low.add_structure(metric, target, shells, psi)
+        ref.add_structure(metric, target, shells, [p.astype(np.float32).astype(float) for p in psi])
+    return low, ref
+
+
+def test_float32_psi_equals_float64_of_rounded_psi_and_halves_its_memory():
+    low, ref = _regression_pair()
+    w = np.random.default_rng(1).normal(size=12)
+    close = dict(rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(low.hessian_product(w), ref.hessian_product(w), **close)
+    np.testing.assert_allclose(low.gradient(w), ref.gradient(w), **close)
+    np.testing.assert_allclose(low.rhs(), ref.rhs(), **close)
+    np.testing.assert_allclose(low.hessian(), ref.hessian(), **close)
+    np.testing.assert_allclose(low.loss(w), ref.loss(w), **close)
+    for a, b in zip(low.jacobi_blocks([0, 3], [3, 9]), ref.jacobi_blocks([0, 3], [3, 9])):
+        np.testing.assert_allclose(a, b, **close)
+    np.testing.assert_allclose(low.predict(0, w), ref.predict(0, w), **close)
+    assert 2 * low.psi_memory_bytes == ref.psi_memory_bytes == 8 * 3 * (2 * 3 + 2 * 27)
+    assert low.memory_bytes - low.psi_memory_bytes == ref.memory_bytes - ref.psi_memory_bytes
+
+
+def test_float32_fit_predicts_as_float64(waters, uncapped):
+    low = DensityModel(**SMALL, psi_precision="float32").fit(waters, waters.indices()[:8], progress=False)
+    for i in (8, 9):
+        a = waters.atoms(i)
+        c, c_ref = low.predict(a), uncapped.predict(a)
+        assert 0 < np.linalg.norm(c - c_ref) <= 1e-5 * np.linalg.norm(c_ref)
+    part, ref = low.fit_report_["ranks"][0], uncapped.fit_report_["ranks"][0]
+    assert np.isclose(2 * part["psi_mb"], ref["psi_mb"], rtol=1e-12)
+    assert np.isclose(part["metrics_mb"], ref["metrics_mb"], rtol=1e-12)
+    assert np.isclose(part["psi_and_metrics_mb"], part["psi_mb"] + part["metrics_mb"], rtol=1e-12)
+
+
+def test_bad_psi_precision_is_refused_by_name():
+    from rhocast import _core
+
+    with pytest.raises(ValueError, match="psi_precision must be one of 'float64', 'float32', not 'half'"):
+        rhocast.model.check_params({"psi_precision": "half"})
+    with pytest.raises(ValueError, match="psi_precision must be 'float64' or 'float32'"):
+        _core.Regression(3, 1e-3, "float16")

@@ -24,6 +24,11 @@ class ShardedRegression:
         """This rank's bytes (Psi and metrics of its shard)."""
         return self.reg.memory_bytes
 
+    @property
+    def psi_memory_bytes(self) -> int:
+        """This rank's bytes of Psi alone."""
+        return self.reg.psi_memory_bytes
+
     def rhs(self) -> np.ndarray:
         return self.comm.allreduce_sum(self.reg.rhs())
 
