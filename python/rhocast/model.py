@@ -80,7 +80,7 @@ PARAMETERS = {
     "loss_metric": (str, "metric of the coefficient error in the loss: 'overlap' (L2 norm of the density "
                          "error) or 'coulomb' (its Hartree energy)"),
     "solver": (str, "'direct' (Cholesky of the assembled Hessian), 'cg' (preconditioned conjugate "
-                    "gradients) or 'auto' (direct up to direct_max_weights weights)"),
+                    "gradients) or 'auto' (the cheaper of the two by estimated cost, rhocast.solver_cost)"),
     "eigen_threshold": (float, "relative eigenvalue cut of K_MM"),
     "max_rkhs": (int, "largest RKHS dimension D per (species, lambda): the D leading eigenvectors of K_MM "
                       "after the eigenvalue cut (None: no cap). Psi memory and weights per channel scale with D"),
@@ -94,7 +94,8 @@ PARAMETERS = {
     "cg_tol": (float, "CG stops when |H w - b| < cg_tol |b|"),
     "max_iter": (int, "most CG iterations"),
     "overlap_tol": (float, "screening threshold of the overlap matrix"),
-    "direct_max_weights": (int, "largest number of weights that solver='auto' solves directly"),
+    "direct_max_weights": (int, "largest number of weights that solver='auto' may solve directly, however "
+                                "cheap: a memory bound (the Hessian is 8 B n_weights^2 on rank 0; 20000: 3.2 GB)"),
     "seed": (int, "seed of the feature-selection sample"),
 }
 
@@ -200,7 +201,7 @@ class DensityModel:
                  eigen_threshold: float = 1e-10, max_rkhs: Optional[int] = None,
                  psi_precision: str = "float64", n_features: Optional[int] = 500, feature_sample: int = 200,
                  cg_tol: float = 1e-8,
-                 max_iter: int = 2000, overlap_tol: float = 1e-10, direct_max_weights: int = 3000, seed: int = 0):
+                 max_iter: int = 2000, overlap_tol: float = 1e-10, direct_max_weights: int = 20000, seed: int = 0):
         self.cutoff, self.max_radial, self.max_angular = cutoff, max_radial, max_angular
         self.atomic_width, self.cutoff_width = atomic_width, cutoff_width
         self.n_sparse, self.zeta, self.regularization = n_sparse, zeta, regularization
@@ -263,7 +264,7 @@ class DensityModel:
         self.fit_report_ = {"n_train": len(structures), "n_weights": int(self.n_weights_), "solver": self.solver_used_,
                             "cg_iterations": int(self.cg_iterations_), "times_s": times,
                             "regression_memory_mb": reg.memory_bytes / 1e6, "peak_memory_mb": peak.mb,
-                            "training_loss": self.training_loss_}
+                            "training_loss": self.training_loss_, "solver_costs": self.solver_costs_}
         self.fit_report_["ranks"] = comm.allgather(self._rank_memory_report(reg, len(shard), peak.mb))
         return self
 
@@ -377,7 +378,7 @@ class DensityModel:
         from rhocast.progress import progress_bar
         from rhocast.sharded_regression import ShardedRegression
 
-        t_psi = t_metric = 0.0
+        t_psi = t_metric = metric_values = 0.0
         reg = _core.Regression(self.n_weights_, self.regularization, self.psi_precision)
         for a, c in progress_bar(list(zip(structures, coefs)), desc="kernels + metrics", unit="structure",
                                  show=progress and comm.rank == 0):
@@ -387,17 +388,41 @@ class DensityModel:
             t = time.perf_counter()
             o = loss_metric_matrix(a, self.auxbasis_, self.loss_metric, self.overlap_tol)
             t_metric += time.perf_counter() - t
+            metric_values += o.memory_bytes / 8
             reg.add_structure(o, c - self._baseline_vector(a), shells, psi)
         times["projected kernels (Psi)"] = t_psi
         times[f"{self.loss_metric} metrics"] = t_metric
+        self._solver_counts = self._operation_counts(structures, metric_values, comm)
         return ShardedRegression(reg, comm, n_total)
+
+    def _operation_counts(self, structures: Sequence[Atoms], metric_values: float, comm) -> dict:
+        """The sizes :mod:`rhocast.solver_cost` prices, summed over ranks: Psi entries applied per
+        product (sum over shells of (2 l + 1) D), those times the structure's coefficients, the metrics'
+        stored values and the flops of the block-Jacobi blocks."""
+        per_atom, jacobi_per_atom = {}, {}
+        for z in self.species_:
+            channels = self.auxbasis_.radial_channels(z)
+            dims = {lam: self.projectors_[(z, lam)].shape[1] for lam in {l for l, _ in channels}}
+            per_atom[z] = sum((2 * l + 1) * dims[l] for l, _ in channels)
+            jacobi_per_atom[z] = sum(2 * (2 * lam + 1) * d ** 2 * sum(1 for l, _ in channels if l == lam) ** 2
+                                     for lam, d in dims.items())
+        q = [sum(per_atom[int(z)] for z in a.numbers) for a in structures]
+        n_coef = [self.auxbasis_.offsets(a.numbers)[-1] for a in structures]
+        mine = np.array([sum(q), float(np.dot(q, n_coef)), metric_values,
+                         sum(jacobi_per_atom[int(z)] for a in structures for z in a.numbers)], dtype=float)
+        total = comm.allreduce_sum(mine)
+        return dict(zip(("psi_values", "psi_coefficients", "metric_values", "jacobi_flops"), total))
 
     def _solve(self, reg, progress: bool, checkpoint, checkpoint_every: int, resume: bool, times: dict,
                comm) -> None:
         t = time.perf_counter()
-        solver = self.solver
+        solver, self.solver_costs_ = self.solver, None
         if solver == "auto":
-            solver = "direct" if self.n_weights_ <= self.direct_max_weights else "cg"
+            from rhocast.solver_cost import cheaper_solver
+
+            solver, self.solver_costs_ = cheaper_solver(
+                self._solver_counts, self.n_weights_, self._preconditioner_blocks()[1], self.regularization,
+                self.max_iter, self.direct_max_weights)
         self.loss_history_ = []
         if solver == "direct":
             h = reg.hessian()
