@@ -213,11 +213,18 @@ Eigen::MatrixXd Regression::hessian(bool add_regularization) const {
             });
         }
     }
-    Eigen::MatrixXd h = Eigen::MatrixXd::Zero(nw, nw);
-    for (const auto& p : partial) h += p;  // fixed order: deterministic
+    // Summed into the first thread's matrix in thread order (deterministic), each other freed once added,
+    // and symmetrised in place: one n_weights^2 matrix beyond the per-thread ones, none after.
+    Eigen::MatrixXd h = std::move(partial[0]);
+    for (std::size_t t = 1; t < partial.size(); ++t) {
+        h += partial[t];
+        Eigen::MatrixXd().swap(partial[t]);
+    }
     h *= scale();
     if (add_regularization) h.diagonal().array() += 2.0 * eta_;
-    return 0.5 * (h + h.transpose());
+    for (int j = 0; j < nw; ++j)
+        for (int i = 0; i < j; ++i) h(i, j) = h(j, i) = 0.5 * (h(i, j) + h(j, i));
+    return h;
 }
 
 std::vector<Eigen::MatrixXd> Regression::jacobi_blocks(const std::vector<int>& block_starts,

@@ -255,7 +255,7 @@ class DensityModel:
         times: dict[str, float] = {}
         with PeakRSS() as peak:
             structures, shard, coefs = self._read_training_data(dataset, indices, comm, times)
-            self._select_features(structures, times)
+            self._select_features(structures, comm, times)
             self._select_sparse_environments(structures, shard, comm, times)
             self._build_projectors(times)
             self._fit_baselines([structures[i] for i in shard], coefs, comm)
@@ -303,24 +303,31 @@ class DensityModel:
         times["reading data"] = time.perf_counter() - t
         return structures, shard, coefs
 
-    def _select_features(self, structures: Sequence[Atoms], times: dict) -> None:
+    def _select_features(self, structures: Sequence[Atoms], comm, times: dict) -> None:
+        """Feature columns chosen on rank 0 from the bounded sample and broadcast: the sample's features
+        are computed once, not on every rank."""
         t = time.perf_counter()
         self.descriptor_ = LambdaSoap(self.species_, self.cutoff, self.max_radial, self.max_angular,
                                       self.auxbasis_.max_l, self.atomic_width, self.cutoff_width)
         self._feature_sample_bytes = 0
         if self.n_features is not None:
-            subsets = feature_sample(structures, self.feature_sample, self.seed)
-            # All features of the sample's atoms (held during the selection): 8 B x atoms x sum (2l+1) D_l.
-            per_atom = sum((2 * lam + 1) * self.descriptor_.core.n_features(lam)
-                           for lam in range(self.descriptor_.max_lambda + 1))
-            self._feature_sample_bytes = 8 * per_atom * sum(len(s) for s in subsets)
-            self.descriptor_.select_features(structures, self.n_features, subsets)
+            if comm.rank == 0:
+                subsets = feature_sample(structures, self.feature_sample, self.seed)
+                # All features of the sample's atoms (held during the selection): 8 B x atoms x sum (2l+1) D_l.
+                per_atom = sum((2 * lam + 1) * self.descriptor_.core.n_features(lam)
+                               for lam in range(self.descriptor_.max_lambda + 1))
+                self._feature_sample_bytes = 8 * per_atom * sum(len(s) for s in subsets)
+                self.descriptor_.select_features(structures, self.n_features, subsets)
+            self.descriptor_.selected_ = comm.bcast(self.descriptor_.selected_)
         times["feature selection"] = time.perf_counter() - t
 
     def _select_sparse_environments(self, structures: Sequence[Atoms], shard: Sequence[int], comm,
                                     times: dict) -> None:
         """FPS per species on the lambda = 0 features of the training atoms (each rank computes its
-        shard's, all ranks gather them in structure order and run the same FPS)."""
+        shard's, all ranks gather them in structure order and run the same FPS); the chosen
+        environments' full features are computed once, each rank a deal of them, and gathered."""
+        from rhocast.parallel import deal
+
         t = time.perf_counter()
         scalar = LambdaSoap.from_dict({**self.descriptor_.to_dict(), "max_lambda": 0})
         if self.descriptor_.selected_ is not None:
@@ -339,9 +346,18 @@ class DensityModel:
             subsets = [[] for _ in structures]
             for r in chosen:
                 subsets[owner[r]].append(int(local[r]))
+            # Each rank computes the environments of its deal of the structures; gathered in structure order.
             used = [s for s in range(len(structures)) if subsets[s]]
-            self.sparse_features_[z] = self.descriptor_.compute([structures[s] for s in used],
-                                                                [subsets[s] for s in used])
+            own = [used[k] for k in deal([len(subsets[s]) for s in used], comm.size)[comm.rank]]
+            part = self.descriptor_.compute([structures[s] for s in own], [subsets[s] for s in own]) if own else {}
+            cuts = np.cumsum([len(subsets[s]) for s in own])[:-1]
+            parts: dict[int, dict] = {}
+            for lam, f in part.items():
+                for s, piece in zip(own, np.split(f, cuts)):
+                    parts.setdefault(s, {})[lam] = piece
+            by_structure = {s: f for p in comm.allgather(parts) for s, f in p.items()}
+            self.sparse_features_[z] = {lam: np.concatenate([by_structure[s][lam] for s in used])
+                                        for lam in range(self.descriptor_.max_lambda + 1)}
         times["sparse selection"] = time.perf_counter() - t
 
     def _build_projectors(self, times: dict) -> None:
@@ -425,8 +441,7 @@ class DensityModel:
                 self.max_iter, self.direct_max_weights)
         self.loss_history_ = []
         if solver == "direct":
-            h = reg.hessian()
-            self.weights_ = scipy.linalg.cho_solve(scipy.linalg.cho_factor(h), reg.rhs())
+            self.weights_ = reg.solve_direct()
             self.cg_iterations_ = 0
             self._preconditioner_bytes = 0
         else:
