@@ -4,8 +4,41 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <type_traits>
 
 namespace rhocast {
+
+namespace {
+
+// Calls f with the structure's Psi list (std::vector of MatrixXd or MatrixXf, as stored): the products
+// below are written once for both precisions.
+template <class F>
+void visit_psi(const TrainingStructure& s, F&& f) {
+    if (s.psi32.empty())
+        f(s.psi);
+    else
+        f(s.psi32);
+}
+
+// out = p x, accumulated in double (p float32 is widened coefficient by coefficient, no temporary).
+template <class P>
+void psi_times(const P& p, const Eigen::Ref<const Eigen::VectorXd>& x, Eigen::Ref<Eigen::VectorXd> out) {
+    if constexpr (std::is_same_v<typename P::Scalar, double>)
+        out.noalias() = p * x;
+    else
+        out.noalias() = p.template cast<double>().lazyProduct(x);
+}
+
+// out += p^T r, accumulated in double.
+template <class P>
+void add_psi_transpose_times(const P& p, const Eigen::Ref<const Eigen::VectorXd>& r, Eigen::Ref<Eigen::VectorXd> out) {
+    if constexpr (std::is_same_v<typename P::Scalar, double>)
+        out.noalias() += p.transpose() * r;
+    else
+        out.noalias() += p.template cast<double>().transpose().lazyProduct(r);
+}
+
+}  // namespace
 
 void Regression::add_structure(TrainingStructure s) {
     if (s.target.size() != s.metric.rows()) throw std::invalid_argument("target and metric sizes differ");
@@ -16,33 +49,49 @@ void Regression::add_structure(TrainingStructure s) {
             sh.coef_start < 0 || sh.coef_start + 2 * sh.l + 1 > s.target.size())
             throw std::invalid_argument("shell map inconsistent with psi, weights or coefficients");
     }
+    if (precision_ == PsiPrecision::Float32) {
+        s.psi32.reserve(s.psi.size());
+        for (const auto& p : s.psi) s.psi32.push_back(p.cast<float>());
+        std::vector<Eigen::MatrixXd>().swap(s.psi);
+    }
     structures_.push_back(std::move(s));
 }
 
-std::size_t Regression::memory_bytes() const {
+std::size_t Regression::psi_memory_bytes() const {
     std::size_t n = 0;
     for (const auto& s : structures_) {
-        n += s.metric.memory_bytes() + sizeof(double) * s.target.size() + sizeof(ShellMap) * s.shells.size();
         for (const auto& p : s.psi) n += sizeof(double) * p.size();
+        for (const auto& p : s.psi32) n += sizeof(float) * p.size();
     }
+    return n;
+}
+
+std::size_t Regression::memory_bytes() const {
+    std::size_t n = psi_memory_bytes();
+    for (const auto& s : structures_)
+        n += s.metric.memory_bytes() + sizeof(double) * s.target.size() + sizeof(ShellMap) * s.shells.size();
     return n;
 }
 
 Eigen::VectorXd Regression::apply_psi(const TrainingStructure& s, const Eigen::Ref<const Eigen::VectorXd>& w) const {
     Eigen::VectorXd c = Eigen::VectorXd::Zero(s.target.size());
-    for (const auto& sh : s.shells) {
-        const auto& p = s.psi[sh.psi];
-        c.segment(sh.coef_start, 2 * sh.l + 1).noalias() = p * w.segment(sh.weight_start, p.cols());
-    }
+    visit_psi(s, [&](const auto& psi) {
+        for (const auto& sh : s.shells) {
+            const auto& p = psi[sh.psi];
+            psi_times(p, w.segment(sh.weight_start, p.cols()), c.segment(sh.coef_start, 2 * sh.l + 1));
+        }
+    });
     return c;
 }
 
 void Regression::apply_psi_transpose(const TrainingStructure& s, const Eigen::Ref<const Eigen::VectorXd>& r,
                                      Eigen::Ref<Eigen::VectorXd> out) const {
-    for (const auto& sh : s.shells) {
-        const auto& p = s.psi[sh.psi];
-        out.segment(sh.weight_start, p.cols()).noalias() += p.transpose() * r.segment(sh.coef_start, 2 * sh.l + 1);
-    }
+    visit_psi(s, [&](const auto& psi) {
+        for (const auto& sh : s.shells) {
+            const auto& p = psi[sh.psi];
+            add_psi_transpose_times(p, r.segment(sh.coef_start, 2 * sh.l + 1), out.segment(sh.weight_start, p.cols()));
+        }
+    });
 }
 
 Eigen::VectorXd Regression::predict(int structure, const Eigen::Ref<const Eigen::VectorXd>& w) const {
@@ -137,35 +186,45 @@ Eigen::MatrixXd Regression::hessian(bool add_regularization) const {
                 shells_of[atom].push_back(q);
             }
             m.setZero(s.target.size(), nw);
-            // M[rows of i, block of shell c on j] += O_ij[:, c] psi_c, for each stored block and its mirror.
-            auto add = [&](int i, int j, const Eigen::MatrixXd& o_ij, bool transpose) {
-                for (int q : shells_of[j]) {
-                    const auto& c = s.shells[q];
-                    const auto& p = s.psi[c.psi];
-                    const int local = c.coef_start - off[j];
-                    if (transpose)
-                        m.block(off[i], c.weight_start, o_ij.cols(), p.cols()).noalias() +=
-                            o_ij.middleRows(local, 2 * c.l + 1).transpose() * p;
-                    else
-                        m.block(off[i], c.weight_start, o_ij.rows(), p.cols()).noalias() +=
-                            o_ij.middleCols(local, 2 * c.l + 1) * p;
+            visit_psi(s, [&](const auto& psi) {
+                // M[rows of i, block of shell c on j] += O_ij[:, c] psi_c, for each stored block and its mirror.
+                auto add = [&](int i, int j, const Eigen::MatrixXd& o_ij, bool transpose) {
+                    for (int q : shells_of[j]) {
+                        const auto& c = s.shells[q];
+                        const auto& p = psi[c.psi].template cast<double>();
+                        const int local = c.coef_start - off[j];
+                        if (transpose)
+                            m.block(off[i], c.weight_start, o_ij.cols(), p.cols()).noalias() +=
+                                o_ij.middleRows(local, 2 * c.l + 1).transpose() * p;
+                        else
+                            m.block(off[i], c.weight_start, o_ij.rows(), p.cols()).noalias() +=
+                                o_ij.middleCols(local, 2 * c.l + 1) * p;
+                    }
+                };
+                for (const auto& e : s.metric.entries()) {
+                    add(e.i, e.j, e.data, false);
+                    if (e.i != e.j) add(e.j, e.i, e.data, true);
                 }
-            };
-            for (const auto& e : s.metric.entries()) {
-                add(e.i, e.j, e.data, false);
-                if (e.i != e.j) add(e.j, e.i, e.data, true);
-            }
-            for (const auto& a : s.shells) {
-                const auto& p = s.psi[a.psi];
-                mine.middleRows(a.weight_start, p.cols()).noalias() += p.transpose() * m.middleRows(a.coef_start, 2 * a.l + 1);
-            }
+                for (const auto& a : s.shells) {
+                    const auto& p = psi[a.psi].template cast<double>();
+                    mine.middleRows(a.weight_start, p.cols()).noalias() +=
+                        p.transpose() * m.middleRows(a.coef_start, 2 * a.l + 1);
+                }
+            });
         }
     }
-    Eigen::MatrixXd h = Eigen::MatrixXd::Zero(nw, nw);
-    for (const auto& p : partial) h += p;  // fixed order: deterministic
+    // Summed into the first thread's matrix in thread order (deterministic), each other freed once added,
+    // and symmetrised in place: one n_weights^2 matrix beyond the per-thread ones, none after.
+    Eigen::MatrixXd h = std::move(partial[0]);
+    for (std::size_t t = 1; t < partial.size(); ++t) {
+        h += partial[t];
+        Eigen::MatrixXd().swap(partial[t]);
+    }
     h *= scale();
     if (add_regularization) h.diagonal().array() += 2.0 * eta_;
-    return 0.5 * (h + h.transpose());
+    for (int j = 0; j < nw; ++j)
+        for (int i = 0; i < j; ++i) h(i, j) = h(j, i) = 0.5 * (h(i, j) + h(j, i));
+    return h;
 }
 
 std::vector<Eigen::MatrixXd> Regression::jacobi_blocks(const std::vector<int>& block_starts,
@@ -201,21 +260,24 @@ std::vector<Eigen::MatrixXd> Regression::jacobi_blocks(const std::vector<int>& b
                 std::size_t last = first;
                 while (last < s.shells.size() && s.shells[last].coef_start < off[atom + 1]) ++last;
                 const Eigen::MatrixXd o = s.metric.diagonal_block(atom);
-                for (std::size_t i = first; i < last; ++i) {
-                    const auto& a = s.shells[i];
-                    const int b = block_of[a.weight_start];
-                    if (b < 0) continue;
-                    for (std::size_t j = first; j < last; ++j) {
-                        const auto& c = s.shells[j];
-                        if (c.l != a.l || block_of[c.weight_start] != b) continue;
-                        const auto& pa = s.psi[a.psi];
-                        const auto& pc = s.psi[c.psi];
-                        mine[b].block(a.weight_start - block_starts[b], c.weight_start - block_starts[b], pa.cols(),
-                                      pc.cols()).noalias() +=
-                            pa.transpose() *
-                            o.block(a.coef_start - off[atom], c.coef_start - off[atom], 2 * a.l + 1, 2 * c.l + 1) * pc;
+                visit_psi(s, [&](const auto& psi) {
+                    for (std::size_t i = first; i < last; ++i) {
+                        const auto& a = s.shells[i];
+                        const int b = block_of[a.weight_start];
+                        if (b < 0) continue;
+                        const auto& pa = psi[a.psi].template cast<double>();
+                        for (std::size_t j = first; j < last; ++j) {
+                            const auto& c = s.shells[j];
+                            if (c.l != a.l || block_of[c.weight_start] != b) continue;
+                            const auto& pc = psi[c.psi].template cast<double>();
+                            mine[b].block(a.weight_start - block_starts[b], c.weight_start - block_starts[b],
+                                          pa.cols(), pc.cols()).noalias() +=
+                                pa.transpose() *
+                                o.block(a.coef_start - off[atom], c.coef_start - off[atom], 2 * a.l + 1, 2 * c.l + 1) *
+                                pc;
+                        }
                     }
-                }
+                });
                 first = last;
             }
         }

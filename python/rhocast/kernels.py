@@ -5,6 +5,8 @@ one species. Shapes: features of order lambda are (n, 2 lambda + 1, n_features).
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 
@@ -18,11 +20,17 @@ def kernel(feats_a: dict[int, np.ndarray], feats_b: dict[int, np.ndarray], lambd
     return k
 
 
-def rkhs_projector(k_mm: np.ndarray, threshold: float) -> np.ndarray:
-    """V = U_D L_D^(-1/2) of K_MM = U L U^T, keeping eigenvalues above ``threshold`` times the largest.
+def rkhs_projector(k_mm: np.ndarray, threshold: float, max_dim: Optional[int] = None) -> np.ndarray:
+    """V = U_D L_D^(-1/2) of K_MM = U L U^T, keeping eigenvalues above ``threshold`` times the largest,
+    and of those at most ``max_dim`` (the largest; None: all).
 
-    ``k_mm`` has shape (M (2 lambda + 1), M (2 lambda + 1)); V has shape (M (2 lambda + 1), D).
+    ``k_mm`` has shape (M (2 lambda + 1), M (2 lambda + 1)); V has shape (M (2 lambda + 1), D) with
+    D = min(max_dim, number above the cut), columns in ascending eigenvalue order. Psi = K_iM V and with
+    it the memory of the fit and the weights per radial channel scale with D: the cap is the memory lever
+    (dropping the smallest eigenvalues keeps the best rank-D approximation of K_MM).
     """
     vals, vecs = np.linalg.eigh(0.5 * (k_mm + k_mm.T))
-    keep = vals > threshold * vals.max()
+    keep = np.flatnonzero(vals > threshold * vals.max())
+    if max_dim is not None:
+        keep = keep[max(0, len(keep) - max_dim):]  # eigh sorts ascending: the largest are last
     return vecs[:, keep] / np.sqrt(vals[keep])

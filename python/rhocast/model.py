@@ -80,8 +80,12 @@ PARAMETERS = {
     "loss_metric": (str, "metric of the coefficient error in the loss: 'overlap' (L2 norm of the density "
                          "error) or 'coulomb' (its Hartree energy)"),
     "solver": (str, "'direct' (Cholesky of the assembled Hessian), 'cg' (preconditioned conjugate "
-                    "gradients) or 'auto' (direct up to direct_max_weights weights)"),
+                    "gradients) or 'auto' (the cheaper of the two by estimated cost, rhocast.solver_cost)"),
     "eigen_threshold": (float, "relative eigenvalue cut of K_MM"),
+    "max_rkhs": (int, "largest RKHS dimension D per (species, lambda): the D leading eigenvectors of K_MM "
+                      "after the eigenvalue cut (None: no cap). Psi memory and weights per channel scale with D"),
+    "psi_precision": (str, "storage of Psi in the fit: 'float64' or 'float32' (half the memory of the fit's "
+                           "largest part; products accumulate in double)"),
     "n_features": (int, "feature columns kept per lambda by farthest-point selection (None: all). Default 500: "
                         "20 distorted waters, default settings, 8 held out: baseline-relative error 0.171 % "
                         "against 0.169 % with all columns, model file 6.5 MB instead of 26.7 MB"),
@@ -90,7 +94,8 @@ PARAMETERS = {
     "cg_tol": (float, "CG stops when |H w - b| < cg_tol |b|"),
     "max_iter": (int, "most CG iterations"),
     "overlap_tol": (float, "screening threshold of the overlap matrix"),
-    "direct_max_weights": (int, "largest number of weights that solver='auto' solves directly"),
+    "direct_max_weights": (int, "largest number of weights that solver='auto' may solve directly, however "
+                                "cheap: a memory bound (the Hessian is 8 B n_weights^2 on rank 0; 20000: 3.2 GB)"),
     "seed": (int, "seed of the feature-selection sample"),
 }
 
@@ -105,6 +110,7 @@ _CONSTRAINTS = {
     "zeta": ("real", 1.0, True, "a kernel exponent >= 1"),
     "regularization": ("real", 0.0, False, "a value > 0, e.g. 1e-8 .. 1e-3"),
     "eigen_threshold": ("real", 0.0, True, "a relative eigenvalue cut in [0, 1)"),
+    "max_rkhs": ("int", 1, True, "None (no cap) or an integer >= 1 (RKHS dimension per species and lambda)"),
     "n_features": ("int", 1, True, "None (all columns) or an integer >= 1"),
     "feature_sample": ("int", 1, True, "an integer >= 1 (atoms)"),
     "cg_tol": ("real", 0.0, False, "a relative residual > 0"),
@@ -113,7 +119,8 @@ _CONSTRAINTS = {
     "direct_max_weights": ("int", 0, True, "an integer >= 0"),
     "seed": ("int", None, True, "an integer"),
 }
-_CHOICES = {"loss_metric": ("overlap", "coulomb"), "solver": ("auto", "cg", "direct")}
+_CHOICES = {"loss_metric": ("overlap", "coulomb"), "solver": ("auto", "cg", "direct"),
+            "psi_precision": ("float64", "float32")}
 
 
 def feature_sample(structures: Sequence[Atoms], n_atoms: int, seed: int) -> list[list[int]]:
@@ -158,7 +165,7 @@ def check_params(params: dict) -> None:
                                  f"not {value!r}")
         elif name in _CONSTRAINTS:
             kind, low, closed, valid = _CONSTRAINTS[name]
-            if value is None and name == "n_features":
+            if value is None and name in ("n_features", "max_rkhs"):
                 continue
             ok = _is_int(value) if kind == "int" else _is_real(value)
             if ok and low is not None:
@@ -191,13 +198,15 @@ class DensityModel:
     def __init__(self, cutoff: float = 4.0, max_radial: int = 8, max_angular: int = 6, atomic_width: float = 0.3,
                  cutoff_width: float = 0.5, n_sparse: Union[int, dict] = 100, zeta: float = 2.0,
                  regularization: float = 1e-8, loss_metric: str = "overlap", solver: str = "auto",
-                 eigen_threshold: float = 1e-10, n_features: Optional[int] = 500, feature_sample: int = 200,
+                 eigen_threshold: float = 1e-10, max_rkhs: Optional[int] = None,
+                 psi_precision: str = "float64", n_features: Optional[int] = 500, feature_sample: int = 200,
                  cg_tol: float = 1e-8,
-                 max_iter: int = 2000, overlap_tol: float = 1e-10, direct_max_weights: int = 3000, seed: int = 0):
+                 max_iter: int = 2000, overlap_tol: float = 1e-10, direct_max_weights: int = 20000, seed: int = 0):
         self.cutoff, self.max_radial, self.max_angular = cutoff, max_radial, max_angular
         self.atomic_width, self.cutoff_width = atomic_width, cutoff_width
         self.n_sparse, self.zeta, self.regularization = n_sparse, zeta, regularization
         self.loss_metric, self.solver, self.eigen_threshold = loss_metric, solver, eigen_threshold
+        self.max_rkhs, self.psi_precision = max_rkhs, psi_precision
         self.n_features, self.feature_sample = n_features, feature_sample
         self.cg_tol, self.max_iter = cg_tol, max_iter
         self.overlap_tol, self.direct_max_weights, self.seed = overlap_tol, direct_max_weights, seed
@@ -246,7 +255,7 @@ class DensityModel:
         times: dict[str, float] = {}
         with PeakRSS() as peak:
             structures, shard, coefs = self._read_training_data(dataset, indices, comm, times)
-            self._select_features(structures, times)
+            self._select_features(structures, comm, times)
             self._select_sparse_environments(structures, shard, comm, times)
             self._build_projectors(times)
             self._fit_baselines([structures[i] for i in shard], coefs, comm)
@@ -255,15 +264,16 @@ class DensityModel:
         self.fit_report_ = {"n_train": len(structures), "n_weights": int(self.n_weights_), "solver": self.solver_used_,
                             "cg_iterations": int(self.cg_iterations_), "times_s": times,
                             "regression_memory_mb": reg.memory_bytes / 1e6, "peak_memory_mb": peak.mb,
-                            "training_loss": self.training_loss_}
+                            "training_loss": self.training_loss_, "solver_costs": self.solver_costs_}
         self.fit_report_["ranks"] = comm.allgather(self._rank_memory_report(reg, len(shard), peak.mb))
         return self
 
     def _rank_memory_report(self, reg, n_structures: int, peak_mb: float) -> dict:
         """This rank's structures and sizes (MB) of the fit's parts: Psi and metrics (the Regression
-        shard), the CG preconditioner (0 for the direct solver), the feature sample's features (0 without
-        feature selection), and the peak RSS."""
+        shard; metrics include the targets and shell maps), the CG preconditioner (0 for the direct
+        solver), the feature sample's features (0 without feature selection), and the peak RSS."""
         return {"n_structures": n_structures, "psi_and_metrics_mb": reg.memory_bytes / 1e6,
+                "psi_mb": reg.psi_memory_bytes / 1e6, "metrics_mb": (reg.memory_bytes - reg.psi_memory_bytes) / 1e6,
                 "preconditioner_mb": getattr(self, "_preconditioner_bytes", 0) / 1e6,
                 "feature_sample_mb": self._feature_sample_bytes / 1e6, "peak_memory_mb": peak_mb}
 
@@ -293,24 +303,31 @@ class DensityModel:
         times["reading data"] = time.perf_counter() - t
         return structures, shard, coefs
 
-    def _select_features(self, structures: Sequence[Atoms], times: dict) -> None:
+    def _select_features(self, structures: Sequence[Atoms], comm, times: dict) -> None:
+        """Feature columns chosen on rank 0 from the bounded sample and broadcast: the sample's features
+        are computed once, not on every rank."""
         t = time.perf_counter()
         self.descriptor_ = LambdaSoap(self.species_, self.cutoff, self.max_radial, self.max_angular,
                                       self.auxbasis_.max_l, self.atomic_width, self.cutoff_width)
         self._feature_sample_bytes = 0
         if self.n_features is not None:
-            subsets = feature_sample(structures, self.feature_sample, self.seed)
-            # All features of the sample's atoms (held during the selection): 8 B x atoms x sum (2l+1) D_l.
-            per_atom = sum((2 * lam + 1) * self.descriptor_.core.n_features(lam)
-                           for lam in range(self.descriptor_.max_lambda + 1))
-            self._feature_sample_bytes = 8 * per_atom * sum(len(s) for s in subsets)
-            self.descriptor_.select_features(structures, self.n_features, subsets)
+            if comm.rank == 0:
+                subsets = feature_sample(structures, self.feature_sample, self.seed)
+                # All features of the sample's atoms (held during the selection): 8 B x atoms x sum (2l+1) D_l.
+                per_atom = sum((2 * lam + 1) * self.descriptor_.core.n_features(lam)
+                               for lam in range(self.descriptor_.max_lambda + 1))
+                self._feature_sample_bytes = 8 * per_atom * sum(len(s) for s in subsets)
+                self.descriptor_.select_features(structures, self.n_features, subsets)
+            self.descriptor_.selected_ = comm.bcast(self.descriptor_.selected_)
         times["feature selection"] = time.perf_counter() - t
 
     def _select_sparse_environments(self, structures: Sequence[Atoms], shard: Sequence[int], comm,
                                     times: dict) -> None:
         """FPS per species on the lambda = 0 features of the training atoms (each rank computes its
-        shard's, all ranks gather them in structure order and run the same FPS)."""
+        shard's, all ranks gather them in structure order and run the same FPS); the chosen
+        environments' full features are computed once, each rank a deal of them, and gathered."""
+        from rhocast.parallel import deal
+
         t = time.perf_counter()
         scalar = LambdaSoap.from_dict({**self.descriptor_.to_dict(), "max_lambda": 0})
         if self.descriptor_.selected_ is not None:
@@ -329,9 +346,18 @@ class DensityModel:
             subsets = [[] for _ in structures]
             for r in chosen:
                 subsets[owner[r]].append(int(local[r]))
+            # Each rank computes the environments of its deal of the structures; gathered in structure order.
             used = [s for s in range(len(structures)) if subsets[s]]
-            feats = self.descriptor_.compute([structures[s] for s in used], [subsets[s] for s in used])
-            self.sparse_features_[z] = _used_features(self, z, feats)
+            own = [used[k] for k in deal([len(subsets[s]) for s in used], comm.size)[comm.rank]]
+            part = self.descriptor_.compute([structures[s] for s in own], [subsets[s] for s in own]) if own else {}
+            cuts = np.cumsum([len(subsets[s]) for s in own])[:-1]
+            parts: dict[int, dict] = {}
+            for lam, f in part.items():
+                for s, piece in zip(own, np.split(f, cuts)):
+                    parts.setdefault(s, {})[lam] = piece
+            by_structure = {s: f for p in comm.allgather(parts) for s, f in p.items()}
+            self.sparse_features_[z] = _used_features(self, z, {
+                lam: np.concatenate([by_structure[s][lam] for s in used]) for lam in range(self.descriptor_.max_lambda + 1)})
         times["sparse selection"] = time.perf_counter() - t
 
     def _build_projectors(self, times: dict) -> None:
@@ -342,7 +368,8 @@ class DensityModel:
                 if self._has_channel(z, lam):
                     k = kernel(self.sparse_features_[z], self.sparse_features_[z], lam, self.zeta)
                     n = k.shape[0] * k.shape[1]
-                    self.projectors_[(z, lam)] = rkhs_projector(k.reshape(n, n), self.eigen_threshold)
+                    self.projectors_[(z, lam)] = rkhs_projector(k.reshape(n, n), self.eigen_threshold,
+                                                                  self.max_rkhs)
         self._build_layout()
         times["kernels and projectors"] = time.perf_counter() - t
 
@@ -367,8 +394,8 @@ class DensityModel:
         from rhocast.progress import progress_bar
         from rhocast.sharded_regression import ShardedRegression
 
-        t_psi = t_metric = 0.0
-        reg = _core.Regression(self.n_weights_, self.regularization)
+        t_psi = t_metric = metric_values = 0.0
+        reg = _core.Regression(self.n_weights_, self.regularization, self.psi_precision)
         for a, c in progress_bar(list(zip(structures, coefs)), desc="kernels + metrics", unit="structure",
                                  show=progress and comm.rank == 0):
             t = time.perf_counter()
@@ -377,21 +404,44 @@ class DensityModel:
             t = time.perf_counter()
             o = loss_metric_matrix(a, self.auxbasis_, self.loss_metric, self.overlap_tol)
             t_metric += time.perf_counter() - t
+            metric_values += o.memory_bytes / 8
             reg.add_structure(o, c - self._baseline_vector(a), shells, psi)
         times["projected kernels (Psi)"] = t_psi
         times[f"{self.loss_metric} metrics"] = t_metric
+        self._solver_counts = self._operation_counts(structures, metric_values, comm)
         return ShardedRegression(reg, comm, n_total)
+
+    def _operation_counts(self, structures: Sequence[Atoms], metric_values: float, comm) -> dict:
+        """The sizes :mod:`rhocast.solver_cost` prices, summed over ranks: Psi entries applied per
+        product (sum over shells of (2 l + 1) D), those times the structure's coefficients, the metrics'
+        stored values and the flops of the block-Jacobi blocks."""
+        per_atom, jacobi_per_atom = {}, {}
+        for z in self.species_:
+            channels = self.auxbasis_.radial_channels(z)
+            dims = {lam: self.projectors_[(z, lam)].shape[1] for lam in {l for l, _ in channels}}
+            per_atom[z] = sum((2 * l + 1) * dims[l] for l, _ in channels)
+            jacobi_per_atom[z] = sum(2 * (2 * lam + 1) * d ** 2 * sum(1 for l, _ in channels if l == lam) ** 2
+                                     for lam, d in dims.items())
+        q = [sum(per_atom[int(z)] for z in a.numbers) for a in structures]
+        n_coef = [self.auxbasis_.offsets(a.numbers)[-1] for a in structures]
+        mine = np.array([sum(q), float(np.dot(q, n_coef)), metric_values,
+                         sum(jacobi_per_atom[int(z)] for a in structures for z in a.numbers)], dtype=float)
+        total = comm.allreduce_sum(mine)
+        return dict(zip(("psi_values", "psi_coefficients", "metric_values", "jacobi_flops"), total))
 
     def _solve(self, reg, progress: bool, checkpoint, checkpoint_every: int, resume: bool, times: dict,
                comm) -> None:
         t = time.perf_counter()
-        solver = self.solver
+        solver, self.solver_costs_ = self.solver, None
         if solver == "auto":
-            solver = "direct" if self.n_weights_ <= self.direct_max_weights else "cg"
+            from rhocast.solver_cost import cheaper_solver
+
+            solver, self.solver_costs_ = cheaper_solver(
+                self._solver_counts, self.n_weights_, self._preconditioner_blocks()[1], self.regularization,
+                self.max_iter, self.direct_max_weights)
         self.loss_history_ = []
         if solver == "direct":
-            h = reg.hessian()
-            self.weights_ = scipy.linalg.cho_solve(scipy.linalg.cho_factor(h), reg.rhs())
+            self.weights_ = reg.solve_direct()
             self.cg_iterations_ = 0
             self._preconditioner_bytes = 0
         else:
@@ -488,7 +538,9 @@ class DensityModel:
         starts, sizes = self._preconditioner_blocks()
         blocks = reg.jacobi_blocks(starts, sizes)
         self._preconditioner_bytes = sum(b.nbytes for b in blocks)
-        factors = [scipy.linalg.cho_factor(b) for b in blocks]
+        # Factored in place: a block is symmetric, so its transpose (a Fortran-ordered view of the reduced
+        # buffer, which LAPACK takes without a copy) is the same matrix; the preconditioner is held once.
+        factors = [scipy.linalg.cho_factor(b.T, overwrite_a=True) for b in blocks]
 
         def precondition(r):
             z = np.empty_like(r)

@@ -7,7 +7,7 @@ reproducible for a given number of ranks and R = 1 and R = 2 differ only by the 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -32,6 +32,9 @@ class SerialComm:
     def allreduce_sum(self, x):
         return x
 
+    def reduce_sum(self, x: np.ndarray) -> Optional[np.ndarray]:
+        return x
+
     def abort(self, code: int) -> None:
         pass
 
@@ -39,6 +42,8 @@ class SerialComm:
 class MPIComm(SerialComm):
     """An mpi4py communicator with the collectives rhocast uses (pickled objects: the arrays summed are
     weight-sized, once per CG iteration)."""
+
+    _REDUCE_TAG = 7301  # point-to-point messages of reduce_sum
 
     def __init__(self, comm):
         self.comm = comm
@@ -67,6 +72,21 @@ class MPIComm(SerialComm):
         for p in parts[1:]:
             total = total + p
         return total
+
+    def reduce_sum(self, x: np.ndarray) -> Optional[np.ndarray]:
+        """Sum of the float64 arrays ``x`` over ranks on rank 0 (None elsewhere), added in rank order as in
+        :meth:`allreduce_sum` (the same bits). Rank 0 adds into its own ``x`` (overwritten) and receives
+        one rank's array at a time: two arrays there, none beyond its own elsewhere, where an allgather
+        holds R copies on every rank (the direct solver's Hessian is n_weights^2 x 8 B)."""
+        x = np.ascontiguousarray(x, dtype=float)
+        if self.rank:
+            self.comm.Send(x, dest=0, tag=self._REDUCE_TAG)
+            return None
+        buf = np.empty_like(x)
+        for r in range(1, self.size):
+            self.comm.Recv(buf, source=r, tag=self._REDUCE_TAG)
+            x += buf
+        return x
 
 
 def world() -> SerialComm:

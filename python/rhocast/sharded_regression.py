@@ -7,6 +7,7 @@ scale 2/N uses the total number of structures over all shards (``set_total_struc
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 from rhocast.parallel import SerialComm
 
@@ -24,11 +25,25 @@ class ShardedRegression:
         """This rank's bytes (Psi and metrics of its shard)."""
         return self.reg.memory_bytes
 
+    @property
+    def psi_memory_bytes(self) -> int:
+        """This rank's bytes of Psi alone."""
+        return self.reg.psi_memory_bytes
+
     def rhs(self) -> np.ndarray:
         return self.comm.allreduce_sum(self.reg.rhs())
 
-    def hessian(self) -> np.ndarray:
-        return self.comm.allreduce_sum(self.reg.hessian(self._eta))
+    def solve_direct(self) -> np.ndarray:
+        """Weights of the direct solve H w = b: the Hessian summed onto rank 0 in rank order
+        (``comm.reduce_sum``: two n_weights^2 arrays there, one on the others, never R), Cholesky in
+        place there, the weights broadcast."""
+        h = self.comm.reduce_sum(self.reg.hessian(self._eta))
+        b = self.rhs()
+        w = None
+        if h is not None:
+            w = scipy.linalg.cho_solve(scipy.linalg.cho_factor(h, overwrite_a=True, check_finite=False), b)
+        del h
+        return self.comm.bcast(w)
 
     def hessian_product(self, v: np.ndarray) -> np.ndarray:
         return self.comm.allreduce_sum(self.reg.hessian_product(v, self._eta))

@@ -7,6 +7,9 @@
 // species, lambda and radial channel n) through that atom's (2 lambda + 1) x D projected kernel.
 // A Regression object holds one shard of structures and returns *partial sums* over them; with
 // several shards (e.g. MPI ranks) the caller all-reduces the vectors of each iteration.
+//
+// Psi may be stored in float32 (half the memory of the fit's largest part); every product with it
+// accumulates in double, so only Psi's own rounding (relative 6e-8) enters the loss.
 #pragma once
 
 #include <Eigen/Dense>
@@ -24,20 +27,27 @@ struct ShellMap {
 };
 
 struct TrainingStructure {
-    BlockSparseMatrix metric;         // O_s
-    Eigen::VectorXd target;           // t_s = c_s - baseline_s
+    BlockSparseMatrix metric;           // O_s
+    Eigen::VectorXd target;             // t_s = c_s - baseline_s
     std::vector<ShellMap> shells;
-    std::vector<Eigen::MatrixXd> psi;
+    std::vector<Eigen::MatrixXd> psi;   // given in double; emptied when stored in float32
+    std::vector<Eigen::MatrixXf> psi32; // filled by add_structure for PsiPrecision::Float32
 };
+
+enum class PsiPrecision { Float64, Float32 };
 
 class Regression {
 public:
-    Regression(int n_weights, double regularization) : n_weights_(n_weights), eta_(regularization) {}
+    Regression(int n_weights, double regularization, PsiPrecision psi_precision = PsiPrecision::Float64)
+        : n_weights_(n_weights), eta_(regularization), precision_(psi_precision) {}
 
     void add_structure(TrainingStructure s);
     int n_structures() const { return static_cast<int>(structures_.size()); }
     int n_weights() const { return n_weights_; }
+    PsiPrecision psi_precision() const { return precision_; }
+    // Bytes held: all of it, and Psi's part (the rest is the metrics, targets and shell maps).
     std::size_t memory_bytes() const;
+    std::size_t psi_memory_bytes() const;
 
     // Scale 1/N of the loss; N counts structures over all shards (set it when sharding).
     void set_total_structures(int n) { n_total_ = n; }
@@ -66,6 +76,7 @@ private:
 
     int n_weights_;
     double eta_;
+    PsiPrecision precision_;
     int n_total_ = 0;
     std::vector<TrainingStructure> structures_;
 };
