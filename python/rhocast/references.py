@@ -303,13 +303,7 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
     comm = SerialComm() if comm is None else comm
 
     atoms_list = read_structures(structures)
-    periodic = {bool(a.pbc.any()) for a in atoms_list}
-    if len(periodic) > 1:
-        raise ValueError("the input mixes molecules and periodic cells: write them to separate datasets")
-    for i, a in enumerate(atoms_list):
-        if a.pbc.any() and not a.pbc.all():
-            raise ValueError(f"{describe(a, i)} is periodic in some directions only: 3D cells or molecules")
-    periodic_input = periodic.pop()
+    periodic_input = _all_periodic_or_none(atoms_list)
     settings = ReferenceSettings(xc, basis, auxbasis, metric, grid_level, conv_tol, max_cycle, density_fit_scf,
                                  constrain_electrons, pseudo, ke_cutoff, pbc_scheme).resolved(periodic_input)
     symbols = {s for a in atoms_list for s in a.get_chemical_symbols()}
@@ -318,22 +312,7 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
     output = Path(output)
     done = store.open_for_append(output, settings.as_dict())
     summary = ReferenceSummary(str(output), len(atoms_list))
-    pending = []
-    for i, a in enumerate(atoms_list):
-        if i in done:
-            if done[i] != structure_hash(a):
-                raise ValueError(f"{describe(a, i)} differs from the structure stored at that position in "
-                                 f"{output}: this is another input; write to a new file")
-            summary.skipped.append(i)
-            continue
-        try:
-            validate_structure(a, i, basis=settings.basis, auxbasis=settings.auxbasis, pseudo=settings.pseudo)
-        except StructureError as err:
-            summary.failed[i] = str(err)
-            continue
-        pending.append(i)
-        key = charge_and_spin(a)
-        summary.charge_spin[key] = summary.charge_spin.get(key, 0) + 1
+    pending = _pending(atoms_list, done, settings, summary)
     comm.barrier()  # every rank has read what is done before any rank appends: all deal the same list
     electrons = [float(atoms_list[i].numbers.sum() - charge_and_spin(atoms_list[i])[0]) for i in pending]
     pending = [pending[k] for k in deal([e ** 3 for e in electrons], comm.size)[comm.rank]]
@@ -373,12 +352,51 @@ def compute_references(structures: StructureSource, output: Union[str, Path], *,
         if comm.size > 1:
             _gather_summaries(summary, tracebacks, comm)
         if tracebacks and comm.rank == 0:
-            log = output.with_name(output.name + ".errors.log")
-            with open(log, "a") as f:
-                f.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}\n" + "\n".join(tracebacks))
-            summary.error_log = str(log)
+            summary.error_log = _append_error_log(output, tracebacks)
     summary.wall_time = time.perf_counter() - t0
     return summary
+
+
+def _all_periodic_or_none(atoms_list: list) -> bool:
+    """True for a list of 3D cells, False for molecules; a mixed or partially periodic input is an error."""
+    periodic = {bool(a.pbc.any()) for a in atoms_list}
+    if len(periodic) > 1:
+        raise ValueError("the input mixes molecules and periodic cells: write them to separate datasets")
+    for i, a in enumerate(atoms_list):
+        if a.pbc.any() and not a.pbc.all():
+            raise ValueError(f"{describe(a, i)} is periodic in some directions only: 3D cells or molecules")
+    return periodic.pop() if periodic else False
+
+
+def _pending(atoms_list: list, done: dict, settings: ReferenceSettings, summary: ReferenceSummary) -> list[int]:
+    """Indices of the structures still to compute. Those stored already go to ``summary.skipped`` (a
+    different structure at a stored position is an error), invalid ones to ``summary.failed``; the
+    charge and spin of the pending ones are counted in ``summary.charge_spin``."""
+    pending = []
+    for i, a in enumerate(atoms_list):
+        if i in done:
+            if done[i] != structure_hash(a):
+                raise ValueError(f"{describe(a, i)} differs from the structure stored at that position in "
+                                 f"{summary.output}: this is another input; write to a new file")
+            summary.skipped.append(i)
+            continue
+        try:
+            validate_structure(a, i, basis=settings.basis, auxbasis=settings.auxbasis, pseudo=settings.pseudo)
+        except StructureError as err:
+            summary.failed[i] = str(err)
+            continue
+        pending.append(i)
+        key = charge_and_spin(a)
+        summary.charge_spin[key] = summary.charge_spin.get(key, 0) + 1
+    return pending
+
+
+def _append_error_log(output: Path, tracebacks: list[str]) -> str:
+    """Append the failed structures' tracebacks to OUTPUT.errors.log, dated; returns its path."""
+    log = output.with_name(output.name + ".errors.log")
+    with open(log, "a") as f:
+        f.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}\n" + "\n".join(tracebacks))
+    return str(log)
 
 
 def _gather_summaries(summary: ReferenceSummary, tracebacks: list, comm) -> None:
