@@ -5,10 +5,10 @@ PBE/def2-SVP, def2-universal-jkfit, grid level 3, in one run at the same setting
 (wall time, cycles), the Kohn-Sham step with the output-density energy (exact four-centre path and the
 fitted-Hartree path), and the SCF guess (step + Newton). The input density is the Coulomb fit of the minao
 density (a stand-in for a prediction: the cost does not depend on the density; the model's own prediction
-time is not included). Stages: grid, collocation (auxiliary functions on the grids, compiled core: the
-step's and the Newton kernel's), xc (the whole xc pass, its collocation included: orbitals on the grid,
-eval_xc_eff, V_xc matrix), J (three-centre integrals and
-contraction), diagonalisation, output energy, Newton.
+time is not included). Stages: grid, collocation (compiled core: the input density on the step's grid,
+the auxiliary functions of the Newton kernel), xc (the whole xc pass of the input density, its
+collocation included: orbitals on the grid, eval_xc_eff, V_xc matrix), J (three-centre integrals and
+contraction), diagonalisation, output energy (Hartree and xc energies of the output density), Newton.
 
     python benchmarks/kohn_sham.py [--n-qm9 2] [--waters 8 16] [--qm9 ../shared/data/qm9_test_150.xyz]
 """
@@ -54,9 +54,11 @@ def timed_stages(run):
     with ExitStack() as stack:
         for owner, name, stage in ((IntegralContext, "grids", "grid"),
                                    (IntegralContext, "aux_functions", "collocation"),
+                                   (IntegralContext, "aux_density", "collocation"),
                                    (kohn_sham, "_xc_on_grid", "xc"), (kohn_sham, "contract_coefficients", "J"),
                                    (scipy.linalg, "eigh", "diagonalisation"),
-                                   (kohn_sham, "_output_hartree_xc", "output energy"),
+                                   (kohn_sham, "_output_hartree", "output energy"),
+                                   (kohn_sham, "_output_xc", "output energy"),
                                    (response, "newton_density_matrix", "Newton")):
             stack.enter_context(wrap(owner, name, stage))
         t0 = time.perf_counter()

@@ -83,22 +83,34 @@ void for_each_point(const Eigen::Vector3d& centre, double radius, const Eigen::M
 
 // phi_m (m = -l..l) of a shell at displacement (x, y, z) into val[m]; with grad, d/dx, d/dy, d/dz into
 // grad[3 m + c].
-void evaluate_shell(const Shell& s, double x, double y, double z, double* val, double* grad) {
-    const int l = s.l;
-    const double r2 = x * x + y * y + z * z;
-    double radial = 0.0, dradial = 0.0;  // R(r^2) and dR/d(r^2)
+// The contracted radial part R(r^2) = sum_k d_k exp(-a_k r^2) of a shell and dR/d(r^2).
+inline void radial_part(const Shell& s, double r2, double* radial, double* dradial) {
+    double r = 0.0, dr = 0.0;
     for (std::size_t k = 0; k < s.exponents.size(); ++k) {
         const double e = s.coefficients[k] * std::exp(-s.exponents[k] * r2);
-        radial += e;
-        dradial -= s.exponents[k] * e;
+        r += e;
+        dr -= s.exponents[k] * e;
     }
-    double px[kMaxL + 1], py[kMaxL + 1], pz[kMaxL + 1];
+    *radial = r;
+    *dradial = dr;
+}
+
+// x^p, y^p, z^p for p = 0..l.
+inline void cartesian_powers(int l, double x, double y, double z, double* px, double* py, double* pz) {
     px[0] = py[0] = pz[0] = 1.0;
     for (int p = 1; p <= l; ++p) {
         px[p] = px[p - 1] * x;
         py[p] = py[p - 1] * y;
         pz[p] = pz[p - 1] * z;
     }
+}
+
+void evaluate_shell(const Shell& s, double x, double y, double z, double* val, double* grad) {
+    const int l = s.l;
+    double radial, dradial;  // R(r^2) and dR/d(r^2)
+    radial_part(s, x * x + y * y + z * z, &radial, &dradial);
+    double px[kMaxL + 1], py[kMaxL + 1], pz[kMaxL + 1];
+    cartesian_powers(l, x, y, z, px, py, pz);
     for (int m = 0; m < 2 * l + 1; ++m) {
         double sv = 0.0, sx = 0.0, sy = 0.0, sz = 0.0;
         for (const auto& t : harmonic_terms(l, m)) {
@@ -118,6 +130,66 @@ void evaluate_shell(const Shell& s, double x, double y, double z, double* val, d
         }
     }
 }
+
+// sum_m c_m phi_m of one shell on one atom as R(r^2) P(x, y, z): the solid harmonics contracted with
+// the shell's coefficients into one polynomial of degree l, (l + 1)(l + 2) / 2 monomials at most, so a
+// point costs one polynomial instead of 2l + 1 of them. `radius`: where |c|_1 max|phi_m| falls below tol.
+struct ContractedShell {
+    const Shell* shell;
+    Eigen::Vector3d centre;
+    double radius;
+    std::vector<CartesianTerm> polynomial;
+};
+
+std::vector<ContractedShell> contracted_shells(const Basis& basis, const std::vector<int>& numbers,
+                                               const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                               const Eigen::Ref<const Eigen::VectorXd>& coefficients, double tol,
+                                               int deriv) {
+    if (positions.rows() != static_cast<Eigen::Index>(numbers.size()) || positions.cols() != 3)
+        throw std::invalid_argument("positions must have shape (n_atoms, 3)");
+    std::vector<ContractedShell> out;
+    Eigen::Index offset = 0;
+    for (std::size_t a = 0; a < numbers.size(); ++a)
+        for (const Shell& s : basis.shells(numbers[a])) {
+            const int l = s.l, nm = 2 * l + 1;
+            if (l > kMaxL) throw std::invalid_argument("angular momentum above 8 on a grid");
+            if (offset + nm > coefficients.size())
+                throw std::invalid_argument("coefficients do not match the basis on these atoms");
+            const double* c = coefficients.data() + offset;
+            offset += nm;
+            double norm1 = 0.0;
+            for (int m = 0; m < nm; ++m) norm1 += std::abs(c[m]);
+            if (norm1 == 0.0) continue;
+            std::vector<double> monomial((l + 1) * (l + 1), 0.0);  // index a (l + 1) + b, z power l - a - b
+            for (int m = 0; m < nm; ++m)
+                for (const auto& t : harmonic_terms(l, m)) monomial[t.powers[0] * (l + 1) + t.powers[1]] += c[m] * t.coefficient;
+            ContractedShell cs{&s, positions.row(a).transpose(), shell_radius(s, tol / norm1, deriv), {}};
+            for (int i = 0; i <= l; ++i)
+                for (int j = 0; i + j <= l; ++j)
+                    if (monomial[i * (l + 1) + j] != 0.0) cs.polynomial.push_back({{i, j, l - i - j}, monomial[i * (l + 1) + j]});
+            out.push_back(std::move(cs));
+        }
+    if (offset != coefficients.size()) throw std::invalid_argument("coefficients do not match the basis on these atoms");
+    return out;
+}
+
+// Points g0..g1 of a molecular grid screened together against each shell by one bounding sphere (PySCF's
+// grids are sorted into spatial boxes, so consecutive points are close).
+constexpr Eigen::Index kPointBlock = 64;
+
+struct PointBlock {
+    Eigen::Index g0, g1;
+    Eigen::Vector3d centre;
+    double extent;
+
+    PointBlock(const Eigen::Ref<const Eigen::MatrixXd>& coords, Eigen::Index b)
+        : g0(b * kPointBlock), g1(std::min<Eigen::Index>(coords.rows(), (b + 1) * kPointBlock)) {
+        centre = coords.middleRows(g0, g1 - g0).colwise().mean().transpose();
+        extent = 0.0;
+        for (Eigen::Index g = g0; g < g1; ++g) extent = std::max(extent, (coords.row(g).transpose() - centre).norm());
+    }
+    bool misses(const Eigen::Vector3d& at, double radius) const { return (at - centre).norm() > radius + extent; }
+};
 
 void check_grid(const std::array<int, 3>& mesh, Eigen::Index n_points) {
     for (int n : mesh)
@@ -197,23 +269,18 @@ RowMatrixXd collocate_functions(const Basis& basis, const std::vector<int>& numb
     const Eigen::Index n_points = coords.rows();
     const int nc = deriv ? 4 : 1;
     RowMatrixXd out = RowMatrixXd::Zero(nc * n_points, n_functions);
-    constexpr Eigen::Index kBlock = 64;  // points screened together: one bounding sphere per block
-    const Eigen::Index n_blocks = (n_points + kBlock - 1) / kBlock;
+    const Eigen::Index n_blocks = (n_points + kPointBlock - 1) / kPointBlock;
 #pragma omp parallel
     {
         double val[2 * kMaxL + 1], grad[3 * (2 * kMaxL + 1)];
 #pragma omp for schedule(dynamic)
         for (Eigen::Index b = 0; b < n_blocks; ++b) {  // each block owns its rows of `out`
-            const Eigen::Index g0 = b * kBlock, g1 = std::min(n_points, g0 + kBlock);
-            const Eigen::Vector3d centre = coords.middleRows(g0, g1 - g0).colwise().mean().transpose();
-            double extent = 0.0;
-            for (Eigen::Index g = g0; g < g1; ++g)
-                extent = std::max(extent, (coords.row(g).transpose() - centre).norm());
+            const PointBlock block(coords, b);
             for (const ShellTask& task : tasks) {
-                if ((task.centre - centre).norm() > task.radius + extent) continue;
+                if (block.misses(task.centre, task.radius)) continue;
                 const int nm = 2 * task.shell->l + 1;
                 const double r2max = task.radius * task.radius;
-                for (Eigen::Index g = g0; g < g1; ++g) {
+                for (Eigen::Index g = block.g0; g < block.g1; ++g) {
                     const Eigen::Vector3d d = coords.row(g).transpose() - task.centre;
                     if (d.squaredNorm() > r2max) continue;
                     evaluate_shell(*task.shell, d.x(), d.y(), d.z(), val, deriv ? grad : nullptr);
@@ -222,6 +289,54 @@ RowMatrixXd collocate_functions(const Basis& basis, const std::vector<int>& numb
                         if (deriv)
                             for (int x3 = 0; x3 < 3; ++x3) out((1 + x3) * n_points + g, task.offset + m) = grad[3 * m + x3];
                     }
+                }
+            }
+        }
+    }
+    return out;
+}
+
+Eigen::MatrixXd collocate_density_points(const Basis& basis, const std::vector<int>& numbers,
+                                         const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                         const Eigen::Ref<const Eigen::MatrixXd>& coords,
+                                         const Eigen::Ref<const Eigen::VectorXd>& coefficients, int deriv, double tol) {
+    if (coords.cols() != 3) throw std::invalid_argument("coords must have shape (n_points, 3)");
+    const auto shells = contracted_shells(basis, numbers, positions, coefficients, tol, deriv);
+    const Eigen::Index n_points = coords.rows();
+    const int nc = deriv ? 4 : 1;
+    Eigen::MatrixXd out = Eigen::MatrixXd::Zero(nc, n_points);  // column-major: point g at data()[g * nc]
+    const Eigen::Index n_blocks = (n_points + kPointBlock - 1) / kPointBlock;
+#pragma omp parallel for schedule(dynamic)
+    for (Eigen::Index b = 0; b < n_blocks; ++b) {  // each block owns its columns of `out`
+        const PointBlock block(coords, b);
+        double px[kMaxL + 1], py[kMaxL + 1], pz[kMaxL + 1];
+        for (const ContractedShell& cs : shells) {
+            if (block.misses(cs.centre, cs.radius)) continue;
+            const int l = cs.shell->l;
+            const double r2max = cs.radius * cs.radius;
+            for (Eigen::Index g = block.g0; g < block.g1; ++g) {
+                const double x = coords(g, 0) - cs.centre.x(), y = coords(g, 1) - cs.centre.y(),
+                             z = coords(g, 2) - cs.centre.z(), r2 = x * x + y * y + z * z;
+                if (r2 > r2max) continue;
+                double radial, dradial;
+                radial_part(*cs.shell, r2, &radial, &dradial);
+                cartesian_powers(l, x, y, z, px, py, pz);
+                double p = 0.0, p_x = 0.0, p_y = 0.0, p_z = 0.0;
+                for (const CartesianTerm& t : cs.polynomial) {
+                    const int i = t.powers[0], j = t.powers[1], k = t.powers[2];
+                    p += t.coefficient * px[i] * py[j] * pz[k];
+                    if (deriv) {
+                        if (i) p_x += t.coefficient * i * px[i - 1] * py[j] * pz[k];
+                        if (j) p_y += t.coefficient * j * px[i] * py[j - 1] * pz[k];
+                        if (k) p_z += t.coefficient * k * px[i] * py[j] * pz[k - 1];
+                    }
+                }
+                double* o = out.data() + g * nc;
+                o[0] += radial * p;
+                if (deriv) {
+                    o[1] += 2 * x * dradial * p + radial * p_x;
+                    o[2] += 2 * y * dradial * p + radial * p_y;
+                    o[3] += 2 * z * dradial * p + radial * p_z;
                 }
             }
         }
