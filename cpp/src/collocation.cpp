@@ -105,51 +105,67 @@ inline void cartesian_powers(int l, double x, double y, double z, double* px, do
     }
 }
 
-void evaluate_shell(const Shell& s, double x, double y, double z, double* val, double* grad) {
-    const int l = s.l;
-    double radial, dradial;  // R(r^2) and dR/d(r^2)
-    radial_part(s, x * x + y * y + z * z, &radial, &dradial);
-    double px[kMaxL + 1], py[kMaxL + 1], pz[kMaxL + 1];
-    cartesian_powers(l, x, y, z, px, py, pz);
-    for (int m = 0; m < 2 * l + 1; ++m) {
-        double sv = 0.0, sx = 0.0, sy = 0.0, sz = 0.0;
-        for (const auto& t : harmonic_terms(l, m)) {
-            const int a = t.powers[0], b = t.powers[1], c = t.powers[2];
-            sv += t.coefficient * px[a] * py[b] * pz[c];
-            if (grad) {
-                if (a) sx += t.coefficient * a * px[a - 1] * py[b] * pz[c];
-                if (b) sy += t.coefficient * b * px[a] * py[b - 1] * pz[c];
-                if (c) sz += t.coefficient * c * px[a] * py[b] * pz[c - 1];
-            }
-        }
-        val[m] = radial * sv;
+// p[0] = sum_t c_t x^a y^b z^c over `terms` and, with grad, p[1..3] its derivatives d/dx, d/dy, d/dz,
+// from the powers px[a] = x^a, ...
+inline void polynomial(const std::vector<CartesianTerm>& terms, const double* px, const double* py, const double* pz,
+                       bool grad, double* p) {
+    p[0] = p[1] = p[2] = p[3] = 0.0;
+    for (const CartesianTerm& t : terms) {
+        const int a = t.powers[0], b = t.powers[1], c = t.powers[2];
+        p[0] += t.coefficient * px[a] * py[b] * pz[c];
         if (grad) {
-            grad[3 * m] = 2 * x * dradial * sv + radial * sx;
-            grad[3 * m + 1] = 2 * y * dradial * sv + radial * sy;
-            grad[3 * m + 2] = 2 * z * dradial * sv + radial * sz;
+            if (a) p[1] += t.coefficient * a * px[a - 1] * py[b] * pz[c];
+            if (b) p[2] += t.coefficient * b * px[a] * py[b - 1] * pz[c];
+            if (c) p[3] += t.coefficient * c * px[a] * py[b] * pz[c - 1];
         }
     }
 }
 
-// sum_m c_m phi_m of one shell on one atom as R(r^2) P(x, y, z): the solid harmonics contracted with
-// the shell's coefficients into one polynomial of degree l, (l + 1)(l + 2) / 2 monomials at most, so a
-// point costs one polynomial instead of 2l + 1 of them. `radius`: where |c|_1 max|phi_m| falls below tol.
+void evaluate_shell(const Shell& s, double x, double y, double z, double* val, double* grad) {
+    const int l = s.l;
+    double radial, dradial;  // R(r^2) and dR/d(r^2)
+    radial_part(s, x * x + y * y + z * z, &radial, &dradial);
+    double px[kMaxL + 1], py[kMaxL + 1], pz[kMaxL + 1], p[4];
+    cartesian_powers(l, x, y, z, px, py, pz);
+    for (int m = 0; m < 2 * l + 1; ++m) {
+        polynomial(harmonic_terms(l, m), px, py, pz, grad != nullptr, p);
+        val[m] = radial * p[0];
+        if (grad) {  // grad (R P) = 2 r dR/d(r^2) P + R grad P
+            grad[3 * m] = 2 * x * dradial * p[0] + radial * p[1];
+            grad[3 * m + 1] = 2 * y * dradial * p[0] + radial * p[2];
+            grad[3 * m + 2] = 2 * z * dradial * p[0] + radial * p[3];
+        }
+    }
+}
+
+// sum_m c_m phi_m of one shell as R(r^2) P(x, y, z): the solid harmonics contracted with the shell's
+// coefficients into one polynomial of degree l, (l + 1)(l + 2) / 2 monomials at most, so a point costs
+// one polynomial instead of 2l + 1 of them. `radius`: where |c|_1 max|phi_m| falls below tol.
 struct ContractedShell {
     const Shell* shell;
-    Eigen::Vector3d centre;
     double radius;
     std::vector<CartesianTerm> polynomial;
 };
 
-std::vector<ContractedShell> contracted_shells(const Basis& basis, const std::vector<int>& numbers,
-                                               const Eigen::Ref<const Eigen::MatrixXd>& positions,
-                                               const Eigen::Ref<const Eigen::VectorXd>& coefficients, double tol,
-                                               int deriv) {
+// The contracted shells of one atom: a point's displacement and powers are computed once for all of them.
+struct ContractedAtom {
+    Eigen::Vector3d centre;
+    double radius = 0.0;  // the largest of its shells'
+    int max_l = 0;
+    std::vector<ContractedShell> shells;
+};
+
+std::vector<ContractedAtom> contracted_atoms(const Basis& basis, const std::vector<int>& numbers,
+                                             const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                             const Eigen::Ref<const Eigen::VectorXd>& coefficients, double tol,
+                                             int deriv) {
     if (positions.rows() != static_cast<Eigen::Index>(numbers.size()) || positions.cols() != 3)
         throw std::invalid_argument("positions must have shape (n_atoms, 3)");
-    std::vector<ContractedShell> out;
+    std::vector<ContractedAtom> atoms;
     Eigen::Index offset = 0;
-    for (std::size_t a = 0; a < numbers.size(); ++a)
+    for (std::size_t a = 0; a < numbers.size(); ++a) {
+        ContractedAtom atom;
+        atom.centre = positions.row(a).transpose();
         for (const Shell& s : basis.shells(numbers[a])) {
             const int l = s.l, nm = 2 * l + 1;
             if (l > kMaxL) throw std::invalid_argument("angular momentum above 8 on a grid");
@@ -163,14 +179,18 @@ std::vector<ContractedShell> contracted_shells(const Basis& basis, const std::ve
             std::vector<double> monomial((l + 1) * (l + 1), 0.0);  // index a (l + 1) + b, z power l - a - b
             for (int m = 0; m < nm; ++m)
                 for (const auto& t : harmonic_terms(l, m)) monomial[t.powers[0] * (l + 1) + t.powers[1]] += c[m] * t.coefficient;
-            ContractedShell cs{&s, positions.row(a).transpose(), shell_radius(s, tol / norm1, deriv), {}};
+            ContractedShell cs{&s, shell_radius(s, tol / norm1, deriv), {}};
             for (int i = 0; i <= l; ++i)
                 for (int j = 0; i + j <= l; ++j)
                     if (monomial[i * (l + 1) + j] != 0.0) cs.polynomial.push_back({{i, j, l - i - j}, monomial[i * (l + 1) + j]});
-            out.push_back(std::move(cs));
+            atom.radius = std::max(atom.radius, cs.radius);
+            atom.max_l = std::max(atom.max_l, l);
+            atom.shells.push_back(std::move(cs));
         }
+        if (!atom.shells.empty()) atoms.push_back(std::move(atom));
+    }
     if (offset != coefficients.size()) throw std::invalid_argument("coefficients do not match the basis on these atoms");
-    return out;
+    return atoms;
 }
 
 // Points g0..g1 of a molecular grid screened together against each shell by one bounding sphere (PySCF's
@@ -301,7 +321,7 @@ Eigen::MatrixXd collocate_density_points(const Basis& basis, const std::vector<i
                                          const Eigen::Ref<const Eigen::MatrixXd>& coords,
                                          const Eigen::Ref<const Eigen::VectorXd>& coefficients, int deriv, double tol) {
     if (coords.cols() != 3) throw std::invalid_argument("coords must have shape (n_points, 3)");
-    const auto shells = contracted_shells(basis, numbers, positions, coefficients, tol, deriv);
+    const auto atoms = contracted_atoms(basis, numbers, positions, coefficients, tol, deriv);
     const Eigen::Index n_points = coords.rows();
     const int nc = deriv ? 4 : 1;
     Eigen::MatrixXd out = Eigen::MatrixXd::Zero(nc, n_points);  // column-major: point g at data()[g * nc]
@@ -309,34 +329,27 @@ Eigen::MatrixXd collocate_density_points(const Basis& basis, const std::vector<i
 #pragma omp parallel for schedule(dynamic)
     for (Eigen::Index b = 0; b < n_blocks; ++b) {  // each block owns its columns of `out`
         const PointBlock block(coords, b);
-        double px[kMaxL + 1], py[kMaxL + 1], pz[kMaxL + 1];
-        for (const ContractedShell& cs : shells) {
-            if (block.misses(cs.centre, cs.radius)) continue;
-            const int l = cs.shell->l;
-            const double r2max = cs.radius * cs.radius;
+        double px[kMaxL + 1], py[kMaxL + 1], pz[kMaxL + 1], p[4];
+        for (const ContractedAtom& atom : atoms) {
+            if (block.misses(atom.centre, atom.radius)) continue;
+            const double atom_r2max = atom.radius * atom.radius;
             for (Eigen::Index g = block.g0; g < block.g1; ++g) {
-                const double x = coords(g, 0) - cs.centre.x(), y = coords(g, 1) - cs.centre.y(),
-                             z = coords(g, 2) - cs.centre.z(), r2 = x * x + y * y + z * z;
-                if (r2 > r2max) continue;
-                double radial, dradial;
-                radial_part(*cs.shell, r2, &radial, &dradial);
-                cartesian_powers(l, x, y, z, px, py, pz);
-                double p = 0.0, p_x = 0.0, p_y = 0.0, p_z = 0.0;
-                for (const CartesianTerm& t : cs.polynomial) {
-                    const int i = t.powers[0], j = t.powers[1], k = t.powers[2];
-                    p += t.coefficient * px[i] * py[j] * pz[k];
-                    if (deriv) {
-                        if (i) p_x += t.coefficient * i * px[i - 1] * py[j] * pz[k];
-                        if (j) p_y += t.coefficient * j * px[i] * py[j - 1] * pz[k];
-                        if (k) p_z += t.coefficient * k * px[i] * py[j] * pz[k - 1];
-                    }
-                }
+                const double x = coords(g, 0) - atom.centre.x(), y = coords(g, 1) - atom.centre.y(),
+                             z = coords(g, 2) - atom.centre.z(), r2 = x * x + y * y + z * z;
+                if (r2 > atom_r2max) continue;
+                cartesian_powers(atom.max_l, x, y, z, px, py, pz);
                 double* o = out.data() + g * nc;
-                o[0] += radial * p;
-                if (deriv) {
-                    o[1] += 2 * x * dradial * p + radial * p_x;
-                    o[2] += 2 * y * dradial * p + radial * p_y;
-                    o[3] += 2 * z * dradial * p + radial * p_z;
+                for (const ContractedShell& cs : atom.shells) {
+                    if (r2 > cs.radius * cs.radius) continue;
+                    double radial, dradial;
+                    radial_part(*cs.shell, r2, &radial, &dradial);
+                    polynomial(cs.polynomial, px, py, pz, deriv != 0, p);
+                    o[0] += radial * p[0];
+                    if (deriv) {  // grad (R P) = 2 r dR/d(r^2) P + R grad P
+                        o[1] += 2 * x * dradial * p[0] + radial * p[1];
+                        o[2] += 2 * y * dradial * p[0] + radial * p[2];
+                        o[3] += 2 * z * dradial * p[0] + radial * p[3];
+                    }
                 }
             }
         }
