@@ -226,8 +226,10 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     grid pass for its xc energy, which an SCF started from ``dm`` repeats anyway): ``output_energies`` is
     then empty (molecules; cells always compute them).
     ``fitted_hartree`` (molecules): the output density's Hartree energy from its robust Coulomb fit instead
-    of four-centre integrals (:func:`_output_hartree`; water, def2-SVP/def2-universal-jkfit: see
-    tests/test_kohn_sham.py: 2.9e-5 Ha below the exact Hartree energy).
+    of four-centre integrals (:func:`_output_hartree`; def2-SVP/def2-universal-jkfit: 2.9e-5 Ha below
+    the exact Hartree energy on water, tests/test_kohn_sham.py, 1.8-2.2e-4 Ha on 9-heavy-atom QM9
+    molecules and (H2O)8, benchmarks/RESULTS.md; it saves the four-centre integrals, most of the
+    exact path's time).
     ``context``: the :class:`rhocast.integrals.IntegralContext` of this molecule and auxiliary basis
     (its three-centre integrals, metric and grids are reused and kept; one is built when None, with
     ``max_memory_mb``, default ``mol.max_memory``).
