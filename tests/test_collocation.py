@@ -87,3 +87,28 @@ def test_functions_on_a_molecular_grid_match_pyscf():
     expected = to_canonical(context.auxmol, dft.numint.eval_ao(context.auxmol, coords, deriv=1), axis=2)
     assert np.abs(got - expected).max() < 1e-12
     assert np.abs(got[:, -2:]).max() == 0.0  # screened out, not evaluated
+
+
+def test_density_on_a_molecular_grid_is_the_sum_of_the_functions():
+    """IntegralContext.aux_density (shells contracted with their coefficients, screened by |c|_1) against
+    PySCF's unscreened eval_ao times the coefficients, values and gradients, with some shells' coefficients
+    zero (skipped) and points far outside the molecule (no contribution)."""
+    from ase.build import molecule
+    from pyscf import dft
+
+    from rhocast.integrals import IntegralContext
+    from rhocast.structures import to_pyscf_mol
+
+    mol = to_pyscf_mol(molecule("CH3CH2OH"), "def2-svp")
+    context = IntegralContext.of(mol, "def2-universal-jkfit")
+    coords = np.vstack([context.grids(0).coords, [[40.0, 0.0, 0.0], [0.0, -60.0, 10.0]]])
+    c = np.random.default_rng(1).normal(size=context.auxmol.nao)
+    c[:30] = 0.0  # the first shells of the first atom drop out
+    expected = to_canonical(context.auxmol, dft.numint.eval_ao(context.auxmol, coords, deriv=1), axis=2) @ c
+    got = context.aux_density(coords, c, deriv=1, tol=1e-13)
+    assert got.shape == (4, len(coords))
+    assert np.abs(got - expected).max() < 1e-11 * np.abs(expected).max()
+    assert np.abs(got[:, -2:]).max() == 0.0
+    np.testing.assert_allclose(context.aux_density(coords, c)[0], got[0], rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="coefficients must have shape"):
+        context.aux_density(coords, c[:-1])

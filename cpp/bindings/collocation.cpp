@@ -29,6 +29,16 @@ RHOCAST_BINDING(collocation) {
           py::arg("tol") = 1e-12,
           "phi_P (and gradients) at points (n_points, 3), Bohr, no lattice sum: ((1 + 3 deriv) n_points, n_functions), "
           "canonical order, component-major; per-shell screening below tol.");
+    m.def("collocate_density_points",
+          [](const rhocast::Basis& basis, const std::vector<int>& numbers, const Eigen::MatrixXd& positions,
+             const Eigen::MatrixXd& coords, const Eigen::VectorXd& coefficients, int deriv, double tol) {
+              py::gil_scoped_release release;
+              return rhocast::collocate_density_points(basis, numbers, positions, coords, coefficients, deriv, tol);
+          },
+          py::arg("basis"), py::arg("numbers"), py::arg("positions"), py::arg("coords"), py::arg("coefficients"),
+          py::arg("deriv") = 0, py::arg("tol") = 1e-12,
+          "sum_P c_P phi_P (and gradient) at points (n_points, 3), Bohr, no lattice sum: (1 + 3 deriv, n_points); "
+          "coefficients in canonical order; shells skipped where their contribution is below tol.");
     m.def("integrate_functions",
           [](const rhocast::Basis& basis, const std::vector<int>& numbers, const Eigen::MatrixXd& positions,
              const Eigen::Matrix3d& cell, const std::array<int, 3>& mesh, const Eigen::MatrixXd& values,

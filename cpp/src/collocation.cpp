@@ -83,41 +83,133 @@ void for_each_point(const Eigen::Vector3d& centre, double radius, const Eigen::M
 
 // phi_m (m = -l..l) of a shell at displacement (x, y, z) into val[m]; with grad, d/dx, d/dy, d/dz into
 // grad[3 m + c].
-void evaluate_shell(const Shell& s, double x, double y, double z, double* val, double* grad) {
-    const int l = s.l;
-    const double r2 = x * x + y * y + z * z;
-    double radial = 0.0, dradial = 0.0;  // R(r^2) and dR/d(r^2)
+// The contracted radial part R(r^2) = sum_k d_k exp(-a_k r^2) of a shell and dR/d(r^2).
+inline void radial_part(const Shell& s, double r2, double* radial, double* dradial) {
+    double r = 0.0, dr = 0.0;
     for (std::size_t k = 0; k < s.exponents.size(); ++k) {
         const double e = s.coefficients[k] * std::exp(-s.exponents[k] * r2);
-        radial += e;
-        dradial -= s.exponents[k] * e;
+        r += e;
+        dr -= s.exponents[k] * e;
     }
-    double px[kMaxL + 1], py[kMaxL + 1], pz[kMaxL + 1];
+    *radial = r;
+    *dradial = dr;
+}
+
+// x^p, y^p, z^p for p = 0..l.
+inline void cartesian_powers(int l, double x, double y, double z, double* px, double* py, double* pz) {
     px[0] = py[0] = pz[0] = 1.0;
     for (int p = 1; p <= l; ++p) {
         px[p] = px[p - 1] * x;
         py[p] = py[p - 1] * y;
         pz[p] = pz[p - 1] * z;
     }
-    for (int m = 0; m < 2 * l + 1; ++m) {
-        double sv = 0.0, sx = 0.0, sy = 0.0, sz = 0.0;
-        for (const auto& t : harmonic_terms(l, m)) {
-            const int a = t.powers[0], b = t.powers[1], c = t.powers[2];
-            sv += t.coefficient * px[a] * py[b] * pz[c];
-            if (grad) {
-                if (a) sx += t.coefficient * a * px[a - 1] * py[b] * pz[c];
-                if (b) sy += t.coefficient * b * px[a] * py[b - 1] * pz[c];
-                if (c) sz += t.coefficient * c * px[a] * py[b] * pz[c - 1];
-            }
-        }
-        val[m] = radial * sv;
+}
+
+// p[0] = sum_t c_t x^a y^b z^c over `terms` and, with grad, p[1..3] its derivatives d/dx, d/dy, d/dz,
+// from the powers px[a] = x^a, ...
+inline void polynomial(const std::vector<CartesianTerm>& terms, const double* px, const double* py, const double* pz,
+                       bool grad, double* p) {
+    p[0] = p[1] = p[2] = p[3] = 0.0;
+    for (const CartesianTerm& t : terms) {
+        const int a = t.powers[0], b = t.powers[1], c = t.powers[2];
+        p[0] += t.coefficient * px[a] * py[b] * pz[c];
         if (grad) {
-            grad[3 * m] = 2 * x * dradial * sv + radial * sx;
-            grad[3 * m + 1] = 2 * y * dradial * sv + radial * sy;
-            grad[3 * m + 2] = 2 * z * dradial * sv + radial * sz;
+            if (a) p[1] += t.coefficient * a * px[a - 1] * py[b] * pz[c];
+            if (b) p[2] += t.coefficient * b * px[a] * py[b - 1] * pz[c];
+            if (c) p[3] += t.coefficient * c * px[a] * py[b] * pz[c - 1];
         }
     }
 }
+
+void evaluate_shell(const Shell& s, double x, double y, double z, double* val, double* grad) {
+    const int l = s.l;
+    double radial, dradial;  // R(r^2) and dR/d(r^2)
+    radial_part(s, x * x + y * y + z * z, &radial, &dradial);
+    double px[kMaxL + 1], py[kMaxL + 1], pz[kMaxL + 1], p[4];
+    cartesian_powers(l, x, y, z, px, py, pz);
+    for (int m = 0; m < 2 * l + 1; ++m) {
+        polynomial(harmonic_terms(l, m), px, py, pz, grad != nullptr, p);
+        val[m] = radial * p[0];
+        if (grad) {  // grad (R P) = 2 r dR/d(r^2) P + R grad P
+            grad[3 * m] = 2 * x * dradial * p[0] + radial * p[1];
+            grad[3 * m + 1] = 2 * y * dradial * p[0] + radial * p[2];
+            grad[3 * m + 2] = 2 * z * dradial * p[0] + radial * p[3];
+        }
+    }
+}
+
+// sum_m c_m phi_m of one shell as R(r^2) P(x, y, z): the solid harmonics contracted with the shell's
+// coefficients into one polynomial of degree l, (l + 1)(l + 2) / 2 monomials at most, so a point costs
+// one polynomial instead of 2l + 1 of them. `radius`: where |c|_1 max|phi_m| falls below tol.
+struct ContractedShell {
+    const Shell* shell;
+    double radius;
+    std::vector<CartesianTerm> polynomial;
+};
+
+// The contracted shells of one atom: a point's displacement and powers are computed once for all of them.
+struct ContractedAtom {
+    Eigen::Vector3d centre;
+    double radius = 0.0;  // the largest of its shells'
+    int max_l = 0;
+    std::vector<ContractedShell> shells;
+};
+
+std::vector<ContractedAtom> contracted_atoms(const Basis& basis, const std::vector<int>& numbers,
+                                             const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                             const Eigen::Ref<const Eigen::VectorXd>& coefficients, double tol,
+                                             int deriv) {
+    if (positions.rows() != static_cast<Eigen::Index>(numbers.size()) || positions.cols() != 3)
+        throw std::invalid_argument("positions must have shape (n_atoms, 3)");
+    std::vector<ContractedAtom> atoms;
+    Eigen::Index offset = 0;
+    for (std::size_t a = 0; a < numbers.size(); ++a) {
+        ContractedAtom atom;
+        atom.centre = positions.row(a).transpose();
+        for (const Shell& s : basis.shells(numbers[a])) {
+            const int l = s.l, nm = 2 * l + 1;
+            if (l > kMaxL) throw std::invalid_argument("angular momentum above 8 on a grid");
+            if (offset + nm > coefficients.size())
+                throw std::invalid_argument("coefficients do not match the basis on these atoms");
+            const double* c = coefficients.data() + offset;
+            offset += nm;
+            double norm1 = 0.0;
+            for (int m = 0; m < nm; ++m) norm1 += std::abs(c[m]);
+            if (norm1 == 0.0) continue;
+            std::vector<double> monomial((l + 1) * (l + 1), 0.0);  // index a (l + 1) + b, z power l - a - b
+            for (int m = 0; m < nm; ++m)
+                for (const auto& t : harmonic_terms(l, m)) monomial[t.powers[0] * (l + 1) + t.powers[1]] += c[m] * t.coefficient;
+            ContractedShell cs{&s, shell_radius(s, tol / norm1, deriv), {}};
+            for (int i = 0; i <= l; ++i)
+                for (int j = 0; i + j <= l; ++j)
+                    if (monomial[i * (l + 1) + j] != 0.0) cs.polynomial.push_back({{i, j, l - i - j}, monomial[i * (l + 1) + j]});
+            atom.radius = std::max(atom.radius, cs.radius);
+            atom.max_l = std::max(atom.max_l, l);
+            atom.shells.push_back(std::move(cs));
+        }
+        if (!atom.shells.empty()) atoms.push_back(std::move(atom));
+    }
+    if (offset != coefficients.size()) throw std::invalid_argument("coefficients do not match the basis on these atoms");
+    return atoms;
+}
+
+// Points g0..g1 of a molecular grid screened together against each shell by one bounding sphere (PySCF's
+// grids are sorted into spatial boxes, so consecutive points are close).
+constexpr Eigen::Index kPointBlock = 64;
+
+struct PointBlock {
+    Eigen::Index g0, g1;
+    Eigen::Vector3d centre;
+    double extent;
+
+    PointBlock(const Eigen::Ref<const Eigen::MatrixXd>& coords, Eigen::Index b)
+        : g0(b * kPointBlock), g1(std::min<Eigen::Index>(coords.rows(), (b + 1) * kPointBlock)) {
+        centre = coords.middleRows(g0, g1 - g0).colwise().mean().transpose();
+        extent = 0.0;
+        for (Eigen::Index g = g0; g < g1; ++g) extent = std::max(extent, (coords.row(g).transpose() - centre).norm());
+    }
+    bool misses(const Eigen::Vector3d& at, double radius) const { return (at - centre).norm() > radius + extent; }
+};
 
 void check_grid(const std::array<int, 3>& mesh, Eigen::Index n_points) {
     for (int n : mesh)
@@ -197,23 +289,18 @@ RowMatrixXd collocate_functions(const Basis& basis, const std::vector<int>& numb
     const Eigen::Index n_points = coords.rows();
     const int nc = deriv ? 4 : 1;
     RowMatrixXd out = RowMatrixXd::Zero(nc * n_points, n_functions);
-    constexpr Eigen::Index kBlock = 64;  // points screened together: one bounding sphere per block
-    const Eigen::Index n_blocks = (n_points + kBlock - 1) / kBlock;
+    const Eigen::Index n_blocks = (n_points + kPointBlock - 1) / kPointBlock;
 #pragma omp parallel
     {
         double val[2 * kMaxL + 1], grad[3 * (2 * kMaxL + 1)];
 #pragma omp for schedule(dynamic)
         for (Eigen::Index b = 0; b < n_blocks; ++b) {  // each block owns its rows of `out`
-            const Eigen::Index g0 = b * kBlock, g1 = std::min(n_points, g0 + kBlock);
-            const Eigen::Vector3d centre = coords.middleRows(g0, g1 - g0).colwise().mean().transpose();
-            double extent = 0.0;
-            for (Eigen::Index g = g0; g < g1; ++g)
-                extent = std::max(extent, (coords.row(g).transpose() - centre).norm());
+            const PointBlock block(coords, b);
             for (const ShellTask& task : tasks) {
-                if ((task.centre - centre).norm() > task.radius + extent) continue;
+                if (block.misses(task.centre, task.radius)) continue;
                 const int nm = 2 * task.shell->l + 1;
                 const double r2max = task.radius * task.radius;
-                for (Eigen::Index g = g0; g < g1; ++g) {
+                for (Eigen::Index g = block.g0; g < block.g1; ++g) {
                     const Eigen::Vector3d d = coords.row(g).transpose() - task.centre;
                     if (d.squaredNorm() > r2max) continue;
                     evaluate_shell(*task.shell, d.x(), d.y(), d.z(), val, deriv ? grad : nullptr);
@@ -221,6 +308,47 @@ RowMatrixXd collocate_functions(const Basis& basis, const std::vector<int>& numb
                         out(g, task.offset + m) = val[m];
                         if (deriv)
                             for (int x3 = 0; x3 < 3; ++x3) out((1 + x3) * n_points + g, task.offset + m) = grad[3 * m + x3];
+                    }
+                }
+            }
+        }
+    }
+    return out;
+}
+
+Eigen::MatrixXd collocate_density_points(const Basis& basis, const std::vector<int>& numbers,
+                                         const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                         const Eigen::Ref<const Eigen::MatrixXd>& coords,
+                                         const Eigen::Ref<const Eigen::VectorXd>& coefficients, int deriv, double tol) {
+    if (coords.cols() != 3) throw std::invalid_argument("coords must have shape (n_points, 3)");
+    const auto atoms = contracted_atoms(basis, numbers, positions, coefficients, tol, deriv);
+    const Eigen::Index n_points = coords.rows();
+    const int nc = deriv ? 4 : 1;
+    Eigen::MatrixXd out = Eigen::MatrixXd::Zero(nc, n_points);  // column-major: point g at data()[g * nc]
+    const Eigen::Index n_blocks = (n_points + kPointBlock - 1) / kPointBlock;
+#pragma omp parallel for schedule(dynamic)
+    for (Eigen::Index b = 0; b < n_blocks; ++b) {  // each block owns its columns of `out`
+        const PointBlock block(coords, b);
+        double px[kMaxL + 1], py[kMaxL + 1], pz[kMaxL + 1], p[4];
+        for (const ContractedAtom& atom : atoms) {
+            if (block.misses(atom.centre, atom.radius)) continue;
+            const double atom_r2max = atom.radius * atom.radius;
+            for (Eigen::Index g = block.g0; g < block.g1; ++g) {
+                const double x = coords(g, 0) - atom.centre.x(), y = coords(g, 1) - atom.centre.y(),
+                             z = coords(g, 2) - atom.centre.z(), r2 = x * x + y * y + z * z;
+                if (r2 > atom_r2max) continue;
+                cartesian_powers(atom.max_l, x, y, z, px, py, pz);
+                double* o = out.data() + g * nc;
+                for (const ContractedShell& cs : atom.shells) {
+                    if (r2 > cs.radius * cs.radius) continue;
+                    double radial, dradial;
+                    radial_part(*cs.shell, r2, &radial, &dradial);
+                    polynomial(cs.polynomial, px, py, pz, deriv != 0, p);
+                    o[0] += radial * p[0];
+                    if (deriv) {  // grad (R P) = 2 r dR/d(r^2) P + R grad P
+                        o[1] += 2 * x * dradial * p[0] + radial * p[1];
+                        o[2] += 2 * y * dradial * p[0] + radial * p[2];
+                        o[3] += 2 * z * dradial * p[0] + radial * p[3];
                     }
                 }
             }

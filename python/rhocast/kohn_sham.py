@@ -20,7 +20,7 @@ from ase import Atoms
 
 from rhocast.basis import AuxiliaryBasis, canonical_permutation, from_canonical
 from rhocast.density_fitting import contract_coefficients, total_density_matrix
-from rhocast.integrals import GRID_BLOCK, IntegralContext, one_electron_energies
+from rhocast.integrals import IntegralContext, one_electron_energies
 from rhocast.properties import with_electron_count
 from rhocast.structures import charge_and_spin, to_pyscf_mol
 
@@ -60,76 +60,105 @@ class KohnShamResult:
         return "\n".join(lines)
 
 
-def _xc_on_grid(context, coefficients: np.ndarray, xc: str, grids):
-    """V_xc matrix, E_xc[rho~] and int v_xc rho~ from the fitted density (``coefficients`` in canonical
-    order), block by block: auxiliary functions collocated by the compiled core (:meth:`aux_functions`),
-    xc by PySCF's ``eval_xc_eff``."""
+def _xc_type(xc: str) -> str:
     from pyscf import dft
 
-    mol, auxmol = context.mol, context.auxmol
-    ni = dft.numint.NumInt()
-    xctype = ni._xc_type(xc)
+    xctype = dft.numint.NumInt()._xc_type(xc)
     if xctype not in ("LDA", "GGA"):
         raise ValueError(f"functional {xc!r} is {xctype}: only LDA and GGA are supported")
-    nao = mol.nao
-    vxc_mat = np.zeros((nao, nao))
-    exc_total = vrho_total = 0.0
+    return xctype
+
+
+def _xc_on_grid(context, coefficients: np.ndarray, xc: str, level: int):
+    """V_xc matrix, E_xc[rho~] and int v_xc rho~ of the fitted density (``coefficients`` in canonical
+    order) on the grid of ``level``: rho~ and its gradient collocated by the compiled core
+    (:meth:`IntegralContext.aux_density`), xc by PySCF's ``eval_xc_eff``, the matrix contracted block by
+    block with the orbitals' screening (PySCF's sparse ``_dot_ao_ao``, as its ``nr_rks``)."""
+    from pyscf import dft, lib
+
+    numint = dft.numint
+    mol = context.mol
+    ni = numint.NumInt()
+    xctype = _xc_type(xc)
     deriv = 0 if xctype == "LDA" else 1
-    # Size blocks for the orbitals *and* the (many more) auxiliary functions evaluated on each block,
-    # with a factor 2 for temporaries; PySCF's own sizing counts the orbitals only.
-    comp = 1 + 3 * deriv
-    per_point = 8 * comp * (nao + auxmol.nao) * 2
-    blksize = context.block_size(per_point, fraction=1.0, multiple=dft.gen_grid.BLKSIZE, limit=GRID_BLOCK)
-    for ao, mask, weight, coords in ni.block_loop(mol, grids, nao, deriv, blksize=blksize):
-        rho_arr = context.aux_functions(coords, deriv) @ coefficients  # (1 or 4, n): rho (, d/dx, d/dy, d/dz)
-        rho = rho_arr[0]
+    grids = context.grids(level)
+    rho_all = context.aux_density(grids.coords, coefficients, deriv)  # (1 or 4, n): rho (, d/dx, d/dy, d/dz)
+    ao_loc = mol.ao_loc_nr()
+    nbins = numint.NBINS * 2 - int(numint.NBINS * np.log(grids.cutoff * 1e2) / np.log(grids.cutoff))
+    pair_mask = mol.get_overlap_cond() < -np.log(ni.cutoff)
+    vxc_mat = np.zeros((mol.nao, mol.nao))
+    exc_total = vrho_total = 0.0
+    aow = None
+    for ao, mask, weight, p0, p1 in context.orbital_blocks(level, deriv):
+        rho = rho_all[:, p0:p1] if deriv else rho_all[0, p0:p1]
+        exc, vxc = ni.eval_xc_eff(xc, rho, deriv=1, xctype=xctype)[:2]
+        exc_total += weight @ (exc * rho_all[0, p0:p1])
+        vrho_total += np.sum(weight * vxc * rho)
+        wv = weight * vxc
         if deriv == 0:
-            ao = ao[None]
-            rho_arr = rho
-        exc, vxc = ni.eval_xc_eff(xc, rho_arr, deriv=1, xctype=xctype)[:2]
-        vxc = np.atleast_2d(vxc)
-        exc_total += weight @ (exc * rho)
-        vrho_total += np.sum(weight * vxc * np.atleast_2d(rho_arr))
-        vxc_mat += potential_matrix_block(ao, weight * vxc)
+            numint._dot_ao_ao_sparse(ao, ao, wv[0], nbins, mask, pair_mask, ao_loc, hermi=1, out=vxc_mat)
+        else:
+            wv[0] *= 0.5  # the matrix is symmetrised below: aow^T ao + ao^T aow
+            aow = numint._scale_ao_sparse(ao, wv, mask, ao_loc, out=aow)
+            numint._dot_ao_ao_sparse(ao[0], aow, None, nbins, mask, pair_mask, ao_loc, hermi=0, out=vxc_mat)
+    if deriv:
+        vxc_mat = lib.hermi_sum(vxc_mat)
     return vxc_mat, float(exc_total), float(vrho_total)
 
 
-def _output_hartree_xc(context, dm: np.ndarray, xc: str, grids, fitted_hartree: bool) -> dict:
-    """Hartree and xc energies of the output density matrix ``dm`` ((nao, nao), or (2, nao, nao) spin
-    resolved: xc spin-polarised). Exact: PySCF's Fock build (four-centre J). ``fitted_hartree``: the
-    Hartree energy of the robust Coulomb fit of ``dm``, 0.5 b^T J^-1 b with b = (P|mu nu) D from the
-    context's kept three-centre integrals (a lower bound whose error is second order in the fitting
-    error), and the xc energy on the grid only (PySCF's nr_rks / nr_uks), no four-centre integrals."""
+def _orbital_density(ao: np.ndarray, mo_coeff: np.ndarray, mo_occ: np.ndarray, deriv: int) -> np.ndarray:
+    """rho = sum_i n_i psi_i^2 on a block of points ((n,) for ``deriv`` = 0) and, with ``deriv`` = 1, its
+    gradient 2 sum_i n_i psi_i grad psi_i ((4, n)); ``ao``: PySCF's ``eval_ao`` block. One stacked product
+    with the occupied orbitals: half the time of PySCF's ``eval_rho2`` on a QM9 molecule."""
+    occupied = mo_occ > 0
+    psi = ao @ mo_coeff[:, occupied]  # (1 + 3 deriv, n, n_occ), or (n, n_occ)
+    occ = mo_occ[occupied]
+    if not deriv:
+        return (psi * psi) @ occ
+    return np.vstack([(psi[0] * psi[0]) @ occ, 2 * np.einsum("xgi,gi->xg", psi[1:], psi[0] * occ)])
+
+
+def _output_xc(context, mo_coeff: np.ndarray, mo_occ: np.ndarray, xc: str, level: int) -> float:
+    """E_xc of the output density sum_i n_i |psi_i|^2 (``mo_occ`` (nao,), or (2, nao) per spin:
+    spin-polarised) on the grid of ``level`` (:meth:`IntegralContext.orbital_blocks`): the same number as
+    PySCF's ``nr_rks`` / ``nr_uks`` of the density matrix, without its potential matrix."""
     from pyscf import dft
 
+    ni = dft.numint.NumInt()
+    xctype = _xc_type(xc)
+    deriv = 0 if xctype == "LDA" else 1
+    exc_total = 0.0
+    for ao, _, weight, _, _ in context.orbital_blocks(level, deriv):
+        if mo_occ.ndim == 1:
+            rho = _orbital_density(ao, mo_coeff, mo_occ, deriv)
+            exc = ni.eval_xc_eff(xc, rho, deriv=0, xctype=xctype)[0]
+            density = rho if deriv == 0 else rho[0]
+        else:
+            rho = np.array([_orbital_density(ao, mo_coeff, o, deriv) for o in mo_occ])
+            exc = ni.eval_xc_eff(xc, rho, deriv=0, xctype=xctype, spin=1)[0]
+            density = rho[0] + rho[1] if deriv == 0 else rho[0][0] + rho[1][0]
+        exc_total += weight @ (exc * density)
+    return float(exc_total)
+
+
+def _output_hartree(context, dm: np.ndarray, fitted_hartree: bool) -> float:
+    """Hartree energy of the output density matrix ``dm`` ((nao, nao), or (2, nao, nao) spin resolved).
+    Exact: 0.5 tr(D J[D]) with PySCF's four-centre J. ``fitted_hartree``: the Hartree energy of the
+    robust Coulomb fit of ``dm``, 0.5 b^T J^-1 b with b = (P|mu nu) D from the context's kept three-centre
+    integrals (a lower bound whose error is second order in the fitting error), no four-centre integrals."""
+    from pyscf import scf
+
     mol = context.mol
+    dm_total = total_density_matrix(dm)
     if not fitted_hartree:
-        mf = dft.RKS(mol) if dm.ndim == 2 else dft.UKS(mol)
-        mf.xc, mf.grids, mf.max_memory = xc, grids, context.max_memory_mb
-        veff = mf.get_veff(mol, dm)
-        return {"hartree": float(veff.ecoul), "xc": float(veff.exc)}
+        mf = scf.RHF(mol)
+        mf.max_memory = context.max_memory_mb
+        return 0.5 * float(np.einsum("ij,ji->", mf.get_j(mol, dm_total), dm_total))
     from rhocast.density_fitting import projections
 
-    dm_total = total_density_matrix(dm)
     b = projections(mol, context.auxmol, dm_total, "coulomb", context=context)[np.argsort(
         canonical_permutation(context.auxmol))]
-    ni = dft.numint.NumInt()
-    nr = ni.nr_rks if dm.ndim == 2 else ni.nr_uks
-    exc = nr(mol, grids, xc, dm, max_memory=context.max_memory_mb)[1]
-    return {"hartree": 0.5 * float(b @ context.solve_metric(b)), "xc": float(exc)}
-
-
-def potential_matrix_block(ao: np.ndarray, wv: np.ndarray) -> np.ndarray:
-    """sum_g wv_0 chi_mu chi_nu + wv_x d_x(chi_mu chi_nu) over a block of points.
-
-    ao: (1 or 4, n_points, nao) values (and gradients); wv: (1 or 4, n_points), weight times potential
-    (for a GGA, PySCF's ``eval_xc_eff`` convention: wv_x = weight x 2 v_sigma d_x rho).
-    """
-    wv = np.array(wv, dtype=float)
-    wv[0] *= 0.5  # the matrix is symmetrised below: aow^T ao + ao^T aow
-    aow = np.einsum("xgi,xg->gi", ao[:len(wv)], wv)
-    half = ao[0].T @ aow
-    return half + half.T
+    return 0.5 * float(b @ context.solve_metric(b))
 
 
 def input_density(atoms: Atoms, system, auxbasis, coefficients: np.ndarray, renormalize: bool):
@@ -193,12 +222,14 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     charges the molecule and shifts the whole potential: on QM9 molecules from a 50-molecule model,
     counts off by 0.5-3.5 electrons gave KS energies off by 100-3000 kcal/mol (20-270 once the s
     functions were merely rescaled).
-    ``output_energies=False`` skips the energies of the output density (a Fock build of its own, which
-    an SCF started from ``dm`` repeats anyway): ``output_energies`` is then empty (molecules; cells always
-    compute them).
+    ``output_energies=False`` skips the energies of the output density (its Hartree energy and a second
+    grid pass for its xc energy, which an SCF started from ``dm`` repeats anyway): ``output_energies`` is
+    then empty (molecules; cells always compute them).
     ``fitted_hartree`` (molecules): the output density's Hartree energy from its robust Coulomb fit instead
-    of a four-centre Fock build (:func:`_output_hartree_xc`; water, def2-SVP/def2-universal-jkfit: see
-    tests/test_kohn_sham.py: 2.9e-5 Ha below the exact Hartree energy).
+    of four-centre integrals (:func:`_output_hartree`; def2-SVP/def2-universal-jkfit: 2.9e-5 Ha below
+    the exact Hartree energy on water, tests/test_kohn_sham.py, 1.8-2.2e-4 Ha on 9-heavy-atom QM9
+    molecules and (H2O)8, benchmarks/RESULTS.md; it saves the four-centre integrals, most of the
+    exact path's time).
     ``context``: the :class:`rhocast.integrals.IntegralContext` of this molecule and auxiliary basis
     (its three-centre integrals, metric and grids are reused and kept; one is built when None, with
     ``max_memory_mb``, default ``mol.max_memory``).
@@ -228,10 +259,9 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
         coefficients = checked_coefficients(atoms, mol, auxbasis, auxmol, coefficients, renormalize)
     c_pyscf = from_canonical(auxmol, coefficients)
 
-    grids = context.grids(grid_level)
     j = contract_coefficients(mol, auxmol, coefficients, "coulomb", context=context)
     e_hartree_in = 0.5 * float(c_pyscf @ context.metric("coulomb") @ c_pyscf)
-    vxc, exc_in, vrho_in = _xc_on_grid(context, coefficients, xc, grids)
+    vxc, exc_in, vrho_in = _xc_on_grid(context, coefficients, xc, grid_level)
     kinetic, nuclear = mol.intor_symmetric("int1e_kin"), mol.intor_symmetric("int1e_nuc")
     fock = kinetic + nuclear + j + vxc
     s = mol.intor_symmetric("int1e_ovlp")
@@ -250,7 +280,9 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     output = {}
     if output_energies:
         dm_total = total_density_matrix(dm)
-        output = {**one_electron_energies(mol, dm_total, kinetic, nuclear), **_output_hartree_xc(context, dm, xc, grids, fitted_hartree)}
+        output = {**one_electron_energies(mol, dm_total, kinetic, nuclear),
+                  "hartree": _output_hartree(context, dm, fitted_hartree),
+                  "xc": _output_xc(context, mo_coeff, mo_occ, xc, grid_level)}
         output["total"] = sum(output.values()) + e_nuc
     return _result(atoms, mo_energy=mo_energy, mo_occ=mo_occ, mo_coeff=mo_coeff, dm=dm, band_energy=band,
                    nuclear_repulsion=e_nuc, input_energies={"hartree": e_hartree_in, "xc": exc_in, "vxc_rho": vrho_in},

@@ -148,12 +148,12 @@ def fitting_floor(mf, auxmol, coefficients: np.ndarray, context=None) -> dict[st
     dm_total = total_density_matrix(dm)
     context = context if context is not None else IntegralContext(mf.mol, auxmol)
     grids = context.grids(mf.grids.level, mf.grids)
-    block = context.block_size(8 * (mf.mol.nao + auxmol.nao) * 2, fraction=0.5, multiple=64, limit=GRID_BLOCK)
+    block = context.block_size(8 * mf.mol.nao * 2, fraction=0.5, multiple=64, limit=GRID_BLOCK)
     sq_err = sq_ref = abs_err = 0.0
     for p0 in range(0, grids.weights.size, block):
         coords, w = grids.coords[p0:p0 + block], grids.weights[p0:p0 + block]
         rho = numint.eval_rho(mf.mol, numint.eval_ao(mf.mol, coords), dm_total)
-        diff = context.aux_functions(coords)[0] @ coefficients - rho
+        diff = context.aux_density(coords, coefficients)[0] - rho
         sq_err += w @ diff**2
         sq_ref += w @ rho**2
         abs_err += w @ np.abs(diff)

@@ -54,12 +54,15 @@ def xc_kernel_matrix(mol, auxmol, c_in: np.ndarray, grid_level: int = 0, max_mem
     block = context.block_size(16 * auxmol.nao, fraction=1.0, limit=GRID_BLOCK)
     c_canonical = to_canonical(auxmol, c_in)
     for p0 in range(0, grids.weights.size, block):
-        phi = context.aux_functions(grids.coords[p0:p0 + block])[0]  # canonical order
-        rho = phi @ c_canonical
-        dense = rho > RHO_MIN
-        phi, rho = phi[dense], rho[dense]
-        fxc = ni.eval_xc("lda,vwn", rho, deriv=2)[2][0]
-        kernel += phi.T @ ((grids.weights[p0:p0 + block][dense] * fxc)[:, None] * phi)
+        coords = grids.coords[p0:p0 + block]
+        dense = context.aux_density(coords, c_canonical)[0] > RHO_MIN
+        phi = context.aux_functions(coords[dense])[0]  # canonical order
+        wf = grids.weights[p0:p0 + block][dense] * ni.eval_xc("lda,vwn", phi @ c_canonical, deriv=2)[2][0]
+        # phi^T diag(wf) phi as rank-k updates of the positive and negative parts (half a product each)
+        for sign in (1.0, -1.0):
+            part = np.sqrt(np.maximum(sign * wf, 0.0))[:, None] * phi
+            kernel = scipy.linalg.blas.dsyrk(sign, part, beta=1.0, c=kernel, trans=1, lower=0, overwrite_c=1)
+    kernel = np.triu(kernel) + np.triu(kernel, 1).T
     return from_canonical(auxmol, from_canonical(auxmol, kernel, axis=0), axis=1)
 
 

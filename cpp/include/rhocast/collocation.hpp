@@ -36,6 +36,17 @@ RowMatrixXd collocate_functions(const Basis& basis, const std::vector<int>& numb
                                 const Eigen::Ref<const Eigen::MatrixXd>& positions,
                                 const Eigen::Ref<const Eigen::MatrixXd>& coords, int deriv = 0, double tol = 1e-12);
 
+// rho(r_g) = sum_P c_P phi_P(r_g) (and, with deriv = 1, its gradient) at arbitrary points `coords`
+// (n_points, 3), no lattice sum, without the functions themselves: shape (1 + 3 deriv, n_points). Each
+// shell's functions are first contracted with its coefficients into one polynomial; the shell is
+// skipped where sum_m |c_m| |phi_m| (and its gradient) is below `tol`. Points are screened in blocks
+// of 64 as in collocate_functions.
+Eigen::MatrixXd collocate_density_points(const Basis& basis, const std::vector<int>& numbers,
+                                         const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                         const Eigen::Ref<const Eigen::MatrixXd>& coords,
+                                         const Eigen::Ref<const Eigen::VectorXd>& coefficients, int deriv = 0,
+                                         double tol = 1e-12);
+
 // w_P = sum_g [f_0(r_g) phi_P(r_g) + sum_x f_x(r_g) d_x phi_P(r_g)] for `values` f of shape (1, N_g) or
 // (4, N_g) (no quadrature weight applied). The transpose of collocate_density.
 Eigen::VectorXd integrate_functions(const Basis& basis, const std::vector<int>& numbers,
