@@ -23,6 +23,7 @@ from rhocast.density_fitting import contract_coefficients, total_density_matrix
 from rhocast.integrals import GRID_BLOCK, IntegralContext, one_electron_energies
 from rhocast.properties import with_electron_count
 from rhocast.structures import charge_and_spin, to_pyscf_mol
+from rhocast.xc import xc_type_and_derivative
 
 
 @dataclass
@@ -68,13 +69,10 @@ def _xc_on_grid(context, coefficients: np.ndarray, xc: str, grids):
 
     mol, auxmol = context.mol, context.auxmol
     ni = dft.numint.NumInt()
-    xctype = ni._xc_type(xc)
-    if xctype not in ("LDA", "GGA"):
-        raise ValueError(f"functional {xc!r} is {xctype}: only LDA and GGA are supported")
+    xctype, deriv = xc_type_and_derivative(xc)
     nao = mol.nao
     vxc_mat = np.zeros((nao, nao))
     exc_total = vrho_total = 0.0
-    deriv = 0 if xctype == "LDA" else 1
     # Size blocks for the orbitals *and* the (many more) auxiliary functions evaluated on each block,
     # with a factor 2 for temporaries; PySCF's own sizing counts the orbitals only.
     comp = 1 + 3 * deriv
