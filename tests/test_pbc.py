@@ -87,6 +87,19 @@ def test_kohn_sham_step_reproduces_the_scf_energy(records):
     assert abs(np.einsum("ij,ji->", step.dm, cell.pbc_intor("int1e_ovlp", hermi=1)) - 8) < 1e-8
 
 
+def test_meta_gga_is_refused_in_a_cell(records):
+    """The cell's KS step and energy components share the molecules' LDA/GGA check (rhocast.xc)."""
+    from rhocast.pbc.grid import to_pyscf_cell
+    from rhocast.pbc.references import energy_components
+
+    r = records["cell"]
+    with pytest.raises(ValueError, match="'scan' is MGGA: only LDA and GGA"):
+        kohn_sham_step(r["atoms"], r["coefficients"], **{**step_options(SETTINGS.as_dict()), "xc": "scan"})
+    cell = to_pyscf_cell(r["atoms"], SETTINGS.basis, SETTINGS.pseudo, SETTINGS.ke_cutoff)
+    with pytest.raises(ValueError, match="'scan' is MGGA: only LDA and GGA"):
+        energy_components(cell, np.zeros((cell.nao, cell.nao)), "scan")
+
+
 def test_cells_from_the_command_line(tmp_path):
     import ase.io
 

@@ -4,7 +4,7 @@ import pytest
 from ase import Atoms
 from ase.build import molecule
 
-from rhocast.structures import StructureError, read_structures, structure_hash, validate_structure
+from rhocast.structures import StructureError, read_structures, structure_hash, to_pyscf_mol, validate_structure
 
 
 def test_valid_molecule_passes():
@@ -32,6 +32,23 @@ def test_basis_lacking_an_element():
     with pytest.raises(StructureError, match="no functions for U"):
         validate_structure(Atoms("UO", positions=[[0, 0, 0], [1.8, 0, 0]], info={"spin": 0}), 0,
                            auxbasis="cc-pvdz-jkfit")
+
+
+def test_def2_beyond_krypton_is_refused_not_run_all_electron():
+    """def2 bases from Rb on need their ECP, which rhocast does not set: HI with def2-SVP would silently put
+    all 54 electrons into a basis made for 26. Refused with the element, the reason and what works."""
+    hi = Atoms("HI", positions=[[0, 0, 0], [0, 0, 1.61]])
+    for basis in ("def2-svp", "DEF2_TZVP", {"H": "def2-svp", "I": "def2-svp"}):
+        with pytest.raises(ValueError, match=r"element I \(Z = 53\) .*effective core potential.*'dzp-dkh'"):
+            to_pyscf_mol(hi, basis)
+    with pytest.raises(StructureError, match=r"structure 4 \(HI\): element I \(Z = 53\)"):
+        validate_structure(hi, 4, basis="def2-svp")
+    # all-electron bases for I, and def2 up to Kr, still build: every electron is in the molecule
+    assert to_pyscf_mol(hi, {"H": "def2-svp", "I": "dzp-dkh"}).nelectron == 54
+    validate_structure(hi, 4, basis={"H": "def2-svp", "I": "dzp-dkh"})
+    kr = Atoms("Kr", positions=[[0, 0, 0]])
+    assert to_pyscf_mol(kr, "def2-svp").nelectron == 36
+    validate_structure(kr, 0, basis="def2-svp")
 
 
 def test_periodic_minimum_image_distance():

@@ -23,6 +23,7 @@ from rhocast.density_fitting import contract_coefficients, total_density_matrix
 from rhocast.integrals import IntegralContext, one_electron_energies
 from rhocast.properties import with_electron_count
 from rhocast.structures import charge_and_spin, to_pyscf_mol
+from rhocast.xc import xc_type_and_derivative
 
 
 @dataclass
@@ -60,15 +61,6 @@ class KohnShamResult:
         return "\n".join(lines)
 
 
-def _xc_type(xc: str) -> str:
-    from pyscf import dft
-
-    xctype = dft.numint.NumInt()._xc_type(xc)
-    if xctype not in ("LDA", "GGA"):
-        raise ValueError(f"functional {xc!r} is {xctype}: only LDA and GGA are supported")
-    return xctype
-
-
 def _xc_on_grid(context, coefficients: np.ndarray, xc: str, level: int):
     """V_xc matrix, E_xc[rho~] and int v_xc rho~ of the fitted density (``coefficients`` in canonical
     order) on the grid of ``level``: rho~ and its gradient collocated by the compiled core
@@ -79,8 +71,7 @@ def _xc_on_grid(context, coefficients: np.ndarray, xc: str, level: int):
     numint = dft.numint
     mol = context.mol
     ni = numint.NumInt()
-    xctype = _xc_type(xc)
-    deriv = 0 if xctype == "LDA" else 1
+    xctype, deriv = xc_type_and_derivative(xc)
     grids = context.grids(level)
     rho_all = context.aux_density(grids.coords, coefficients, deriv)  # (1 or 4, n): rho (, d/dx, d/dy, d/dz)
     ao_loc = mol.ao_loc_nr()
@@ -125,8 +116,7 @@ def _output_xc(context, mo_coeff: np.ndarray, mo_occ: np.ndarray, xc: str, level
     from pyscf import dft
 
     ni = dft.numint.NumInt()
-    xctype = _xc_type(xc)
-    deriv = 0 if xctype == "LDA" else 1
+    xctype, deriv = xc_type_and_derivative(xc)
     exc_total = 0.0
     for ao, _, weight, _, _ in context.orbital_blocks(level, deriv):
         if mo_occ.ndim == 1:

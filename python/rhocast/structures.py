@@ -121,6 +121,11 @@ def validate_structure(atoms: Atoms, index: Optional[int] = None, *, basis: Opti
     symbols = sorted(set(atoms.get_chemical_symbols()))
     if basis is not None:
         _check_orbital_basis(basis, symbols, who)
+        if not atoms.pbc.any():  # cells use pseudopotentials (pyscf.pbc), molecules are all-electron
+            try:
+                check_all_electron_basis(basis, symbols)
+            except ValueError as err:
+                raise StructureError(f"{who}: {err}") from None
     if pseudo is not None:
         from pyscf.pbc.gto.pseudo import load
 
@@ -175,6 +180,31 @@ def check_basis_name(name, symbols: Iterable[str], kind: str = "orbital") -> Non
                      f"{', '.join(symbols)} (names as in pyscf/gto/basis, e.g. def2-svp, cc-pvdz, or a file)")
 
 
+# Decision: rhocast computes molecules all-electron. def2 bases beyond Kr (Rb-Rn) are built for the def2
+# effective core potentials, and PySCF applies an ECP only when asked (Mole.ecp), so to_pyscf_mol would
+# silently put all core electrons into a valence basis. Setting the ECP would also need ECP terms
+# (mol.intor('ECPscalar')) in the one-electron energies, the Kohn-Sham Fock matrix and the SCF guess,
+# and valence-only electron counts in the fit; until that is done such molecules are refused.
+LAST_ALL_ELECTRON_DEF2 = 36  # Kr; def2 uses ECPs from Rb (Z = 37) on
+
+
+def check_all_electron_basis(basis, symbols: Iterable[str]) -> None:
+    """Raise ValueError if the orbital ``basis`` (PySCF name, or dict element -> name or shells) is a
+    def2 basis for an element beyond Kr, which is defined only with an ECP that rhocast does not apply;
+    the message names the element and bases that work all-electron."""
+    from ase.data import atomic_numbers
+
+    for s in sorted(set(symbols)):
+        spec = basis.get(s) if isinstance(basis, dict) else basis
+        if not isinstance(spec, str) or atomic_numbers.get(s, 0) <= LAST_ALL_ELECTRON_DEF2:
+            continue
+        if spec.lower().replace("-", "").replace("_", "").startswith("def2"):
+            raise ValueError(f"element {s} (Z = {atomic_numbers[s]}) with basis {spec!r}: def2 bases beyond Kr "
+                             "are defined with an effective core potential, which rhocast does not apply "
+                             "(molecules are all-electron); use an all-electron basis for "
+                             f"{s}, e.g. 'dzp-dkh', 'ano-rcc' or 'dyall-v2z' (a dict gives one basis per element)")
+
+
 def _check_orbital_basis(basis, symbols: Iterable[str], who: str) -> None:
     from pyscf import gto
 
@@ -211,6 +241,7 @@ def to_pyscf_mol(atoms: Atoms, basis, charge: Optional[int] = None, spin: Option
 
     if atoms.pbc.any():
         raise ValueError(f"{describe(atoms)} is periodic: use rhocast.pbc.grid.to_pyscf_cell")
+    check_all_electron_basis(basis, atoms.get_chemical_symbols())  # no ECP is set: see the decision above
     c0, s0 = charge_and_spin(atoms)
     return gto.M(atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions / Bohr)],
                  basis=basis, charge=c0 if charge is None else charge, spin=s0 if spin is None else spin,

@@ -61,29 +61,48 @@ def _settings(args) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from rhocast import plots
     from rhocast.dataset import Dataset
-    from rhocast.accuracy import density_errors
-    from rhocast.model import check_params
     from rhocast.parallel import world
 
     comm = world()  # under mpirun each rank fits its shard; rank 0 prints and writes
     say = print if comm.rank == 0 else (lambda *a, **k: None)
 
     cfg = _settings(args)
+    params, etas = _checked_parameters(args, cfg)
+    ds = Dataset(args.dataset)
+    train, val = _split(ds, cfg, etas, say)
+    model, e, scan = _fit_regularizations(ds, params, etas, train, val, args, comm, say)
+    curve = _learning_curve(ds, params, model.regularization, train, val, cfg, comm, say)
+    curve.append((len(train), e.relative_l2, e.baseline_relative))
+    if comm.rank != 0:
+        return 0
+    _write_and_report(args, cfg, ds, model, e, train, val, curve, scan)
+    return 0
+
+
+def _checked_parameters(args, cfg: dict) -> tuple[dict, list[float]]:
+    """Hyper-parameters without the regularisation, and the regularisation values to fit; every flag is
+    checked here, before any data is read."""
+    import numpy as np
+
+    from rhocast.model import check_params
+
     if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint")
     params = {k: cfg[k] for k in PARAMETERS if k in cfg}
     etas = [float(v) for v in np.atleast_1d(params.pop("regularization", DensityModel().regularization))]
-    for eta in etas:  # every flag is checked before any data is read
+    for eta in etas:
         check_params({**params, "regularization": eta})
     if len(etas) > 1 and args.checkpoint:
         raise ValueError("--checkpoint needs a single --regularization value")
-    ds = Dataset(args.dataset)
+    return params, etas
+
+
+def _split(ds, cfg: dict, etas: list[float], say):
+    """Training and validation indices; without a validation split (allowed for a single fit only) the
+    training structures stand in for it, with a warning."""
     fractions = cfg.get("fractions", (0.8, 0.1, 0.1))
-    train, val, test = ds.split(cfg.get("split_seed", 0), fractions)
+    train, val, _ = ds.split(cfg.get("split_seed", 0), fractions)
     if len(train) == 0:
         raise ValueError(f"the training split is empty ({len(ds.indices())} converged structures, "
                          f"--fractions {' '.join(map(str, fractions))}): give the training fraction more")
@@ -93,13 +112,19 @@ def run(args: argparse.Namespace) -> int:
                              f"--fractions {' '.join(map(str, fractions))}): a --regularization scan and "
                              "--train-sizes need validation structures")
         say("warning: no validation split: the errors below are on the training structures and say "
-              "nothing about new ones", file=sys.stderr)
+            "nothing about new ones", file=sys.stderr)
         val = train
-    split_name = "validation" if val is not train else "training (no validation split)"
-    out = Path(args.output)
     for n in cfg.get("train_sizes", []):
         if n > len(train):
             raise ValueError(f"train size {n} exceeds the {len(train)} training structures")
+    return train, val
+
+
+def _fit_regularizations(ds, params: dict, etas: list[float], train, val, args, comm, say):
+    """Fit one model per regularisation value; keep the one with the lowest validation error. Returns the
+    kept model, its errors on ``val`` and the scan rows (eta, relative L2 %, baseline-relative %)."""
+    from rhocast.accuracy import density_errors
+
     model, e, scan = None, None, []
     for eta in etas:
         m = DensityModel(**params, regularization=eta).fit(ds, train, checkpoint=args.checkpoint,
@@ -113,18 +138,36 @@ def run(args: argparse.Namespace) -> int:
             model, e = m, err
     if len(etas) > 1:
         say(f"  kept regularization {model.regularization:g}")
+    return model, e, scan
+
+
+def _learning_curve(ds, params: dict, regularization: float, train, val, cfg: dict, comm, say) -> list:
+    """Rows (n, relative L2 %, baseline-relative %) on ``val`` of models fitted on the first n of a
+    seeded permutation of ``train``, for each --train-sizes value other than the full training set."""
+    import numpy as np
+
+    from rhocast.accuracy import density_errors
+
     curve = []
     order = np.random.default_rng(cfg.get("split_seed", 0)).permutation(train)
     for n in sorted(set(cfg.get("train_sizes", [])) - {len(train)}):
-        m = DensityModel(**{**params, "regularization": model.regularization})
+        m = DensityModel(**{**params, "regularization": regularization})
         m.fit(ds, np.sort(order[:n]), comm=comm)
         err = density_errors(m, ds, val)
         curve.append((n, err.relative_l2, err.baseline_relative))
         say(f"  {n:5d} training structures: relative L2 {err.relative_l2:.4f} %, "
-              f"baseline-relative {err.baseline_relative:.3f} %")
-    curve.append((len(train), e.relative_l2, e.baseline_relative))
-    if comm.rank != 0:
-        return 0
+            f"baseline-relative {err.baseline_relative:.3f} %")
+    return curve
+
+
+def _write_and_report(args, cfg: dict, ds, model, e, train, val, curve: list, scan: list) -> None:
+    """Save the model, its JSON report and plots next to ``args.output``; print the fit and error tables."""
+    import numpy as np
+
+    from rhocast import plots
+
+    out = Path(args.output)
+    split_name = "validation" if val is not train else "training (no validation split)"
     model.save(out)
     floor = float(np.mean([ds.floor(int(i))["relative_l2"] for i in val]))
     report = {"dataset": str(args.dataset), "model": str(out), "settings": cfg, "n_train": len(train),
@@ -143,4 +186,3 @@ def run(args: argparse.Namespace) -> int:
               f"preconditioner {part['preconditioner_mb']:.1f} MB, feature sample "
               f"{part['feature_sample_mb']:.1f} MB, peak {part['peak_memory_mb']:.0f} MB")
     print(f"{split_name} ({len(val)} structures):\n{e.table()}\n  fitting floor        : {floor:.4f} %")
-    return 0

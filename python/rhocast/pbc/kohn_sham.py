@@ -15,6 +15,7 @@ from ase import Atoms
 from rhocast.basis import AuxiliaryBasis
 from rhocast.pbc.grid import density_from_coefficients, hartree, potential_matrix
 from rhocast.pbc.references import core_hamiltonian, energy_components
+from rhocast.xc import xc_type_and_derivative
 
 
 def kohn_sham_step_cell(atoms: Atoms, cell, basis: AuxiliaryBasis, coefficients: np.ndarray, xc: str) -> dict:
@@ -26,10 +27,7 @@ def kohn_sham_step_cell(atoms: Atoms, cell, basis: AuxiliaryBasis, coefficients:
 
     weight = cell.vol / np.prod(cell.mesh)
     ni = mol_dft.numint.NumInt()
-    xctype = ni._xc_type(xc)
-    if xctype not in ("LDA", "GGA"):
-        raise ValueError(f"functional {xc!r} is {xctype}: only LDA and GGA are supported")
-    deriv = 0 if xctype == "LDA" else 1
+    xctype, deriv = xc_type_and_derivative(xc)
     rho = density_from_coefficients(atoms, basis, coefficients, cell.mesh, deriv)
     e_hartree_in, v_hartree = hartree(cell, rho[0])
     exc, vxc = ni.eval_xc_eff(xc, rho if deriv else rho[0], deriv=1, xctype=xctype)[:2]

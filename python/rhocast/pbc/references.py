@@ -23,6 +23,7 @@ from rhocast.basis import AuxiliaryBasis
 from rhocast.integrals import one_electron_energies
 from rhocast.pbc.grid import density_from_coefficients, density_from_dm, project, to_pyscf_cell
 from rhocast.properties import electron_count, with_electron_count
+from rhocast.xc import xc_type_and_derivative
 
 SCHEMES = ("multigrid", "fftdf", "gdf")
 
@@ -77,9 +78,9 @@ def energy_components(cell, dm: np.ndarray, xc: str, hcore: Optional[np.ndarray]
     from rhocast.pbc.grid import hartree
 
     weight = cell.vol / np.prod(cell.mesh)
-    xctype = mol_dft.numint.NumInt()._xc_type(xc)
-    rho = density_from_dm(cell, dm, deriv=0 if xctype == "LDA" else 1)
-    exc = mol_dft.numint.NumInt().eval_xc_eff(xc, rho if xctype != "LDA" else rho[0], deriv=0, xctype=xctype)[0]
+    xctype, deriv = xc_type_and_derivative(xc)
+    rho = density_from_dm(cell, dm, deriv=deriv)
+    exc = mol_dft.numint.NumInt().eval_xc_eff(xc, rho if deriv else rho[0], deriv=0, xctype=xctype)[0]
     kinetic = cell.pbc_intor("int1e_kin", hermi=1)
     if hcore is None:
         hcore = core_hamiltonian(cell)
