@@ -1,0 +1,66 @@
+"""Position gradients of the lambda-SOAP features, analytic (C++ core) against central finite differences.
+
+Finite differences: central, step H = 1e-4 in the positions' unit (Angstrom for the descriptor, Bohr for the
+predictor); agreement to 1e-6 relative, element by element with a floor of 1e-6 of the largest element.
+Structures: the water dimer and the periodic two-water cell of tests/data (neighbours through images) and
+one water in a 3 Angstrom cube, shorter than the 3.5 Angstrom cutoff (an atom's own images are neighbours).
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from rhocast.model import DensityModel
+
+DATA = Path(__file__).parent / "data"
+H = 1e-4
+RTOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def model():
+    return DensityModel.load(DATA / "model_v1.h5")
+
+
+def _structure(name):
+    if name == "small_cell":
+        return Atoms("OH2", positions=[[0.1, 0.2, 0.0], [0.95, 0.3, 0.1], [-0.2, 1.05, 0.2]], cell=np.eye(3) * 3.0,
+                     pbc=True)
+    d = np.load(DATA / "model_v1_predictions.npz")
+    return Atoms(numbers=d[f"{name}_numbers"], positions=d[f"{name}_positions"], cell=d[f"{name}_cell"],
+                 pbc=d[f"{name}_pbc"])
+
+
+def _central_difference(f, atoms, h=H):
+    """d f / d R, shape (n_atoms, 3) + f's shape, by central differences in atoms.positions' unit."""
+    out = []
+    for a in range(len(atoms)):
+        for x in range(3):
+            plus, minus = atoms.copy(), atoms.copy()
+            plus.positions[a, x] += h
+            minus.positions[a, x] -= h
+            out.append((f(plus) - f(minus)) / (2 * h))
+    return np.array(out).reshape((len(atoms), 3) + out[0].shape)
+
+
+def _assert_close(analytic, numeric):
+    np.testing.assert_allclose(analytic, numeric, rtol=RTOL, atol=RTOL * np.abs(numeric).max())
+
+
+@pytest.mark.parametrize("name", ["dimer", "cell", "small_cell"])
+def test_feature_gradients(model, name):
+    """d p_i / d R of the selected, normalised lambda-SOAP columns of every centre and lambda."""
+    atoms = _structure(name)
+    soap = model.descriptor_
+    for center in range(len(atoms)):
+        neighbors, blocks = soap.feature_gradients(atoms, center)
+        assert neighbors[0] == center and len(set(neighbors)) == len(neighbors)
+        values = soap.compute(atoms, [center])
+        for lam, (v, g) in blocks.items():
+            np.testing.assert_allclose(v, values[lam][0], rtol=0, atol=1e-14)
+            numeric = _central_difference(lambda a: soap.compute(a, [center])[lam][0], atoms)
+            dense = np.zeros_like(numeric)
+            dense[neighbors] = g
+            _assert_close(dense, numeric)
+
