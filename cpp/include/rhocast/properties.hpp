@@ -23,4 +23,14 @@ Eigen::Vector3d corrected_dipole(const DensityPredictor& predictor, const std::v
                                  const Eigen::Ref<const Eigen::MatrixXd>& positions,
                                  const Eigen::Ref<const Eigen::VectorXd>& c);
 
+// Atomic polar tensors d mu / d R of the corrected dipole (with_electron_count to n_electrons, then dipole())
+// of a molecule, in e (e Bohr per Bohr): apt(x, 3 b + y) = d mu_x / d R_{b, y}. Analytic from the
+// coefficients' gradients (DensityPredictor::coefficient_gradients of the same structure) and the
+// position dependence of the correction through S (overlap_gradient_contraction). For a neutral molecule
+// sum_b apt(x, 3 b + y) = 0 (the dipole does not change under a translation).
+Eigen::MatrixXd corrected_dipole_derivatives(const DensityPredictor& predictor, const std::vector<int>& numbers,
+                                             const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                             const Eigen::Ref<const Eigen::VectorXd>& c,
+                                             const CoefficientGradients& gradients, double n_electrons);
+
 }  // namespace rhocast
