@@ -118,3 +118,15 @@ def test_dipole_derivatives_of_an_ion_and_a_cell(model):
     _assert_close(apt, numeric)
     with pytest.raises(ValueError, match="molecules"):
         dipole_derivatives(model, _structure("cell"))
+
+
+def test_bad_input_is_named(model):
+    atoms = _structure("dimer")
+    with pytest.raises(ValueError, match="center 6 is not an atom index 0..5"):
+        model.descriptor_.feature_gradients(atoms, 6)
+    slab = atoms.copy()
+    slab.cell, slab.pbc = np.eye(3) * 9.0, [True, True, False]
+    with pytest.raises(ValueError, match="partial pbc"):
+        model.descriptor_.feature_gradients(slab, 0)
+    with pytest.raises(ValueError, match="pbc must be all true"):
+        coefficient_gradients(model, slab)
