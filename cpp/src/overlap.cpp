@@ -304,41 +304,48 @@ Eigen::MatrixXd overlap_gradient_contraction(const Basis& basis, const std::vect
     if (u.rows() != off[n] || v.size() != off[n])
         throw std::invalid_argument("u and v need one row per basis function of the structure");
     const long k = u.cols();
+    std::vector<int> elements(numbers);
+    std::sort(elements.begin(), elements.end());
+    elements.erase(std::unique(elements.begin(), elements.end()), elements.end());
     std::map<std::pair<int, int>, PairScreen> screens;
-    for (int za : numbers)
-        for (int zb : numbers)
-            if (!screens.count({za, zb})) screens[{za, zb}] = pair_screen(basis, za, zb, tol);
-    // Row a: d/dR_a of sum over the pairs (a, b), b != a, of u_a^T S_ab v_b + u_b^T S_ba v_a; a block of one
-    // atom does not depend on the positions. Each thread owns its rows a.
+    for (int za : elements)
+        for (int zb : elements) screens[{za, zb}] = pair_screen(basis, za, zb, tol);
+    // Pair (a, b), a < b, within the screening distance: t = d/dR_a (u_a^T S_ab v_b + u_b^T S_ba v_a); the
+    // pair depends on R_a - R_b only, so it adds t to row a and -t to row b (a block of one atom is constant).
+    std::vector<std::pair<int, int>> pairs;
+    for (int a = 0; a < n; ++a)
+        for (int b = a + 1; b < n; ++b)
+            if ((positions.row(a) - positions.row(b)).norm() < screens.at({numbers[a], numbers[b]}).cutoff)
+                pairs.emplace_back(a, b);
+    std::vector<Eigen::MatrixXd> terms(pairs.size());
+#pragma omp parallel for schedule(dynamic, 4)
+    for (long p = 0; p < static_cast<long>(pairs.size()); ++p) {
+        const auto [a, b] = pairs[p];
+        const auto &sa = basis.shells(numbers[a]), &sb = basis.shells(numbers[b]);
+        const PairScreen& screen = screens.at({numbers[a], numbers[b]});
+        const Eigen::Vector3d A = positions.row(a).transpose(), B = positions.row(b).transpose();
+        const double r = (A - B).norm();
+        const int na = off[a + 1] - off[a], nb = off[b + 1] - off[b];
+        using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+        std::array<RowMajor, 3> g;
+        for (auto& m : g) m = RowMajor::Zero(na, nb);
+        for (std::size_t i = 0; i < sa.size(); ++i)
+            for (std::size_t j = 0; j < sb.size(); ++j) {
+                if (r >= screen.shell_cutoff[i * sb.size() + j]) continue;
+                const long at = screen.offset_a[i] * nb + screen.offset_b[j];
+                double* const blocks[3] = {g[0].data() + at, g[1].data() + at, g[2].data() + at};
+                accumulate_shell_overlap_gradient(sa[i], A, sb[j], B, blocks, nb);
+            }
+        terms[p].resize(3, k);
+        for (int x = 0; x < 3; ++x)  // d S_ab / d R_a = g, S_ba = S_ab^T
+            terms[p].row(x) = (u.middleRows(off[a], na).transpose() * (g[x] * v.segment(off[b], nb)) +
+                               u.middleRows(off[b], nb).transpose() * (g[x].transpose() * v.segment(off[a], na)))
+                                  .transpose();
+    }
     Eigen::MatrixXd out = Eigen::MatrixXd::Zero(3 * n, k);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int a = 0; a < n; ++a) {
-        const auto& sa = basis.shells(numbers[a]);
-        const Eigen::Vector3d A = positions.row(a).transpose();
-        for (int b = 0; b < n; ++b) {
-            if (b == a) continue;
-            const PairScreen& screen = screens.at({numbers[a], numbers[b]});
-            const Eigen::Vector3d B = positions.row(b).transpose();
-            const double r = (A - B).norm();
-            if (r >= screen.cutoff) continue;
-            const auto& sb = basis.shells(numbers[b]);
-            const int na = off[a + 1] - off[a], nb = off[b + 1] - off[b];
-            using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-            std::array<RowMajor, 3> g;
-            for (auto& m : g) m = RowMajor::Zero(na, nb);
-            for (std::size_t i = 0; i < sa.size(); ++i)
-                for (std::size_t j = 0; j < sb.size(); ++j) {
-                    if (r >= screen.shell_cutoff[i * sb.size() + j]) continue;
-                    const long at = screen.offset_a[i] * nb + screen.offset_b[j];
-                    double* const blocks[3] = {g[0].data() + at, g[1].data() + at, g[2].data() + at};
-                    accumulate_shell_overlap_gradient(sa[i], A, sb[j], B, blocks, nb);
-                }
-            // d S_ab / d R_a = g and S_ba = S_ab^T
-            for (int x = 0; x < 3; ++x)
-                out.row(3 * a + x) += (u.middleRows(off[a], na).transpose() * (g[x] * v.segment(off[b], nb)) +
-                                       u.middleRows(off[b], nb).transpose() * (g[x].transpose() * v.segment(off[a], na)))
-                                          .transpose();
-        }
+    for (std::size_t p = 0; p < pairs.size(); ++p) {
+        out.middleRows(3 * pairs[p].first, 3) += terms[p];
+        out.middleRows(3 * pairs[p].second, 3) -= terms[p];
     }
     return out;
 }

@@ -11,8 +11,8 @@ namespace rhocast {
 
 // The density closest to c in the L2 norm that integrates to n_electrons: c + S^-1 q (N - q.c) / (q.S^-1 q),
 // with S the overlap of the auxiliary basis (molecules; positions in Bohr) and q the integrals of the
-// functions. S^-1 q by Jacobi-preconditioned conjugate gradients to a relative residual of 1e-14
-// (S is sparse in atoms, so memory stays linear; Python solves the same system by sparse LU).
+// functions. S^-1 q by a sparse LDL^T factorisation of S (AMD ordering; Python solves the same system by
+// sparse LU): S is sparse in atoms, its factor fills in beyond linear memory for large 3D systems.
 Eigen::VectorXd with_electron_count(const DensityPredictor& predictor, const std::vector<int>& numbers,
                                     const Eigen::Ref<const Eigen::MatrixXd>& positions,
                                     const Eigen::Ref<const Eigen::VectorXd>& c, double n_electrons);
