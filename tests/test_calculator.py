@@ -114,3 +114,23 @@ def test_molecules_must_cover_every_atom_once():
         atoms.calc = DensityCalculator(model, molecules=molecules)
         with pytest.raises(ValueError, match="every atom index 0..5 exactly once"):
             atoms.get_dipole_moment()
+
+
+def test_dipole_derivatives_property():
+    """The calculator's atomic polar tensors are those of rhocast.gradients, computed once per geometry."""
+    from rhocast.gradients import dipole_derivatives
+
+    model = DensityModel.load(MODEL)
+    atoms = molecule("H2O")
+    atoms.calc = DensityCalculator(model)
+    apt = atoms.calc.get_property("dipole_derivatives", atoms)
+    np.testing.assert_allclose(apt, dipole_derivatives(model, atoms), rtol=0, atol=1e-14)
+    assert apt.shape == (3, 3, 3)
+    # displacing an H along x changes the dipole (e Angstrom) by the tensor times the step (Angstrom)
+    moved = []
+    for step in (1e-4, -1e-4):
+        m = atoms.copy()
+        m.positions[1, 0] += step
+        m.calc = DensityCalculator(model)
+        moved.append(m.get_dipole_moment())
+    np.testing.assert_allclose((moved[0] - moved[1]) / 2e-4, apt[1, :, 0], rtol=1e-6, atol=1e-8)

@@ -47,5 +47,36 @@ RHOCAST_BINDING(lambda_soap) {
              },
              py::arg("numbers"), py::arg("positions"), py::arg("cell") = py::none(),
              py::arg("centers") = std::vector<int>{},
-             "{lambda: array (n_centers, 2 lambda + 1, n_features)}; cell rows = lattice vectors.");
+             "{lambda: array (n_centers, 2 lambda + 1, n_features)}; cell rows = lattice vectors.")
+        .def("center_feature_gradients",
+             [](const LambdaSoap& soap, const std::vector<int>& numbers, const Eigen::MatrixXd& positions,
+                std::optional<Eigen::Matrix3d> cell, int center, const rhocast::ColumnSelection& selected) {
+                 const int n_lambda = soap.settings().max_lambda + 1;
+                 if (center < 0 || center >= static_cast<int>(numbers.size()))
+                     throw py::value_error("center " + std::to_string(center) + " is not an atom index 0.." +
+                                           std::to_string(numbers.size() - 1));
+                 if (!selected.empty() && static_cast<int>(selected.size()) != n_lambda)
+                     throw py::value_error("selected: expected one column list per lambda = 0.." +
+                                           std::to_string(n_lambda - 1) + ", or none");
+                 for (std::size_t lam = 0; lam < selected.size(); ++lam)
+                     for (int col : selected[lam])
+                         if (col < 0 || col >= soap.n_features(static_cast<int>(lam)))
+                             throw py::value_error("selected column " + std::to_string(col) + " of lambda " +
+                                                   std::to_string(lam) + " is outside 0.." +
+                                                   std::to_string(soap.n_features(static_cast<int>(lam)) - 1));
+                 rhocast::FeatureGradients g;
+                 {
+                     py::gil_scoped_release release;
+                     const auto env = soap.neighborhoods(numbers, positions, cell ? &*cell : nullptr);
+                     g = soap.center_feature_gradients(center, numbers, env, selected.empty() ? nullptr : &selected);
+                 }
+                 py::dict out;
+                 for (int lam = 0; lam < n_lambda; ++lam) out[py::int_(lam)] = py::make_tuple(g.values[lam], g.gradients[lam]);
+                 return py::make_tuple(g.atoms, out);
+             },
+             py::arg("numbers"), py::arg("positions"), py::arg("cell"), py::arg("center"),
+             py::arg("selected") = rhocast::ColumnSelection{},
+             "(atoms, {lambda: (values, gradients)}): the atoms the centre's features depend on (centre first), "
+             "values (2 lambda + 1, n_columns), gradients ((2 lambda + 1) n_columns, 3 len(atoms)) with row "
+             "column * (2 lambda + 1) + mu and column 3 k + x = d / d R_{atoms[k], x} (per unit length).");
 }

@@ -81,6 +81,22 @@ RHOCAST_BINDING(predictor) {
              py::arg("pbc") = std::array<bool, 3>{false, false, false},
              "(shells, psi): shells int (n_shells, 4) of (coef_start, l, weight_start, psi index), psi a list of "
              "(2 lambda + 1, D) arrays, one per (atom, lambda) -- the arguments of Regression.add_structure.")
+        .def("coefficient_gradients",
+             [](const DensityPredictor& p, const std::vector<int>& numbers, const Eigen::MatrixXd& positions,
+                std::optional<Eigen::Matrix3d> cell, std::array<bool, 3> pbc) {
+                 rhocast::CoefficientGradients g;
+                 {
+                     py::gil_scoped_release release;
+                     g = p.coefficient_gradients(numbers, positions, cell_or_zero(cell), pbc);
+                 }
+                 return py::make_tuple(g.first, g.atoms, g.blocks);
+             },
+             py::arg("numbers"), py::arg("positions"), py::arg("cell") = py::none(),
+             py::arg("pbc") = std::array<bool, 3>{false, false, false},
+             "(first, atoms, blocks): atom i's coefficients depend on atoms[first[i]:first[i+1]] (i first); "
+             "blocks[i] (n_coef(i), 3 n_dep(i)), column 3 k + x = d c_i / d R_{atoms[first[i] + k], x} per Bohr.")
+        .def("moment_matrix", &DensityPredictor::moment_matrix, py::arg("numbers"), py::arg("positions"),
+             "M (3, n_coef), e Bohr per unit coefficient about the origin: dipole = sum Z R - M c.")
         .def("function_integrals", &DensityPredictor::function_integrals, py::arg("numbers"))
         .def("atomic_charges", &DensityPredictor::atomic_charges, py::arg("numbers"), py::arg("coefficients"))
         .def("dipole", &DensityPredictor::dipole, py::arg("numbers"), py::arg("positions"), py::arg("coefficients"),

@@ -165,6 +165,12 @@ double LambdaSoap::cutoff_function(double r) const {
     return 0.5 * (1.0 + std::cos(M_PI * (r - rc + w) / w));
 }
 
+double LambdaSoap::cutoff_derivative(double r) const {
+    const double rc = settings_.cutoff, w = settings_.cutoff_width;
+    if (r >= rc || r <= rc - w || w == 0.0) return 0.0;
+    return -0.5 * M_PI / w * std::sin(M_PI * (r - rc + w) / w);
+}
+
 void LambdaSoap::tabulate_radial() {
     const auto& s = settings_;
     const int N = s.max_radial, L = s.max_angular;
@@ -223,20 +229,27 @@ Eigen::VectorXd LambdaSoap::radial_integrals(int l, double r) const {
     return Eigen::Map<const Eigen::VectorXd>(all.data() + l * settings_.max_radial, settings_.max_radial);
 }
 
-void LambdaSoap::radial_integrals_all(double r, double* out) const {
+void LambdaSoap::radial_integrals_all(double r, double* out, double* derivative) const {
     const int N = settings_.max_radial, L = settings_.max_angular;
     if (r >= settings_.cutoff) {
         std::fill(out, out + (L + 1) * N, 0.0);
+        if (derivative) std::fill(derivative, derivative + (L + 1) * N, 0.0);
         return;
     }
     int k = std::min(grid_size_ - 2, static_cast<int>(r / grid_step_));
     const double b = (r - k * grid_step_) / grid_step_, a = 1.0 - b;
     const double h2 = grid_step_ * grid_step_ / 6.0;
     const double ca = a * a * a - a, cb = b * b * b - b;
+    // d/dr of a, b, ca, cb (da/dr = -1/h, db/dr = 1/h)
+    const double da = -1.0 / grid_step_, db = 1.0 / grid_step_;
+    const double dca = (3.0 * a * a - 1.0) * da, dcb = (3.0 * b * b - 1.0) * db;
     for (int l = 0; l <= L; ++l) {
         const Eigen::MatrixXd &y = spline_y_[l], &d2 = spline_d2_[l];
-        for (int n = 0; n < N; ++n)
+        for (int n = 0; n < N; ++n) {
             out[l * N + n] = a * y(k, n) + b * y(k + 1, n) + (ca * d2(k, n) + cb * d2(k + 1, n)) * h2;
+            if (derivative)
+                derivative[l * N + n] = da * y(k, n) + db * y(k + 1, n) + (dca * d2(k, n) + dcb * d2(k + 1, n)) * h2;
+        }
     }
 }
 
@@ -255,14 +268,30 @@ Neighborhoods LambdaSoap::neighborhoods(const std::vector<int>& numbers,
     return env;
 }
 
-std::vector<Eigen::MatrixXd> LambdaSoap::center_features(int i, const std::vector<int>& numbers,
-                                                         const Neighborhoods& env,
-                                                         const ColumnSelection* selected) const {
+std::vector<Eigen::MatrixXd> LambdaSoap::expansion(int i, const std::vector<int>& numbers, const Neighborhoods& env,
+                                                   std::vector<int>* atoms,
+                                                   std::vector<std::vector<Eigen::MatrixXd>>* gradient) const {
     const auto& s = settings_;
     const int L = s.max_angular, N = s.max_radial, Q = static_cast<int>(s.species.size()) * N;
     std::vector<Eigen::MatrixXd> coef(L + 1);
     for (int l = 0; l <= L; ++l) coef[l] = Eigen::MatrixXd::Zero(Q, 2 * l + 1);
-    std::vector<double> px(L + 1), py(L + 1), pz(L + 1), ylm((L + 1) * (L + 1)), rad((L + 1) * N);
+    const bool grad = atoms && gradient;
+    // Column of each pair's neighbour in `atoms`: the centre is 0, the other atoms follow ascending.
+    std::vector<int> column;
+    if (grad) {
+        *atoms = {i};
+        for (int p = env.first[i]; p < env.first[i + 1]; ++p)
+            if (env.pairs[p].j != i) atoms->push_back(env.pairs[p].j);
+        std::sort(atoms->begin() + 1, atoms->end());
+        atoms->erase(std::unique(atoms->begin() + 1, atoms->end()), atoms->end());
+        for (int p = env.first[i]; p < env.first[i + 1]; ++p)
+            column.push_back(static_cast<int>(std::lower_bound(atoms->begin() + 1, atoms->end(), env.pairs[p].j) -
+                                              atoms->begin()));
+        gradient->assign(3 * atoms->size(), coef);
+    }
+    const int n_harm = (L + 1) * (L + 1);
+    std::vector<double> px(L + 1), py(L + 1), pz(L + 1), ylm(n_harm), rad((L + 1) * N), drad((L + 1) * N);
+    std::vector<Eigen::Vector3d> dylm(n_harm);
     for (int p = env.first[i]; p < env.first[i + 1]; ++p) {
         const auto& pr = env.pairs[p];
         const double fc = cutoff_function(pr.distance);
@@ -279,8 +308,41 @@ std::vector<Eigen::MatrixXd> LambdaSoap::center_features(int i, const std::vecto
             for (const auto& t : harmonics_[h]) v += t.coefficient * px[t.powers[0]] * py[t.powers[1]] * pz[t.powers[2]];
             ylm[h] = v;
         }
-        radial_integrals_all(pr.distance, rad.data());
         const int a = species_index_[numbers[pr.j]];
+        // A self-image (j = i) moves with the centre: its vector, and so its term, does not depend on R_i.
+        if (grad && pr.j != i) {
+            radial_integrals_all(pr.distance, rad.data(), drad.data());
+            // Y_lm(u) = S_lm(r) / |r|^l with S_lm homogeneous of degree l: dY/dr = (grad S(u) - l Y u) / |r|.
+            for (int l = 0, h = 0; l <= L; ++l)
+                for (int m = 0; m < 2 * l + 1; ++m, ++h) {
+                    Eigen::Vector3d g = Eigen::Vector3d::Zero();
+                    for (const auto& t : harmonics_[h]) {
+                        const int ex = t.powers[0], ey = t.powers[1], ez = t.powers[2];
+                        if (ex) g.x() += t.coefficient * ex * px[ex - 1] * py[ey] * pz[ez];
+                        if (ey) g.y() += t.coefficient * ey * px[ex] * py[ey - 1] * pz[ez];
+                        if (ez) g.z() += t.coefficient * ez * px[ex] * py[ey] * pz[ez - 1];
+                    }
+                    dylm[h] = (g - l * ylm[h] * u) / pr.distance;
+                }
+            const double dfc = cutoff_derivative(pr.distance);
+            const int k = column[p - env.first[i]];
+            for (int l = 0; l <= L; ++l)
+                for (int m = 0; m < 2 * l + 1; ++m) {
+                    const double y = ylm[l * l + m];
+                    const Eigen::Vector3d& dy = dylm[l * l + m];
+                    for (int n = 0; n < N; ++n) {
+                        const double f = fc * rad[l * N + n];
+                        // d (f Y) / d r_ij; r_ij = R_j - R_i + shift . cell
+                        const Eigen::Vector3d g = (dfc * rad[l * N + n] + fc * drad[l * N + n]) * y * u + f * dy;
+                        for (int x = 0; x < 3; ++x) {
+                            (*gradient)[3 * k + x][l](a * N + n, m) += g[x];
+                            (*gradient)[x][l](a * N + n, m) -= g[x];
+                        }
+                    }
+                }
+        } else {
+            radial_integrals_all(pr.distance, rad.data());
+        }
         for (int l = 0; l <= L; ++l)
             for (int m = 0; m < 2 * l + 1; ++m) {
                 double* col = coef[l].col(m).data() + a * N;
@@ -288,27 +350,52 @@ std::vector<Eigen::MatrixXd> LambdaSoap::center_features(int i, const std::vecto
                 for (int n = 0; n < N; ++n) col[n] += (fc * rad[l * N + n]) * y;
             }
     }
+    return coef;
+}
+
+double LambdaSoap::squared_norm(int lambda, const std::vector<Eigen::MatrixXd>& gram,
+                                std::vector<Eigen::MatrixXd>* d_gram) const {
+    // sum_{q1 q2} p(q1, q2)^2 = sum over pairs of C terms of C C' G_l1(m1, m1') G_l2(m2, m2'), counted twice
+    // for l1 < l2 (the sqrt(2) weights make the stored norm the ordered one).
+    if (d_gram) {
+        d_gram->resize(gram.size());
+        for (std::size_t l = 0; l < gram.size(); ++l) (*d_gram)[l] = Eigen::MatrixXd::Zero(gram[l].rows(), gram[l].cols());
+    }
+    double norm2 = 0.0;
+    for (const auto& c : couplings_[lambda]) {
+        const double factor = c.l1 == c.l2 ? 1.0 : 2.0;
+        double sum = 0.0;
+        for (const auto& terms : c.cg)
+            for (const CgTerm& g : terms)
+                for (const CgTerm& h : terms) {
+                    const double gh = g.value * h.value;
+                    sum += gh * gram[c.l1](g.m1, h.m1) * gram[c.l2](g.m2, h.m2);
+                    if (d_gram) {
+                        (*d_gram)[c.l1](g.m1, h.m1) += factor * gh * gram[c.l2](g.m2, h.m2);
+                        (*d_gram)[c.l2](g.m2, h.m2) += factor * gh * gram[c.l1](g.m1, h.m1);
+                    }
+                }
+        norm2 += factor * sum;
+    }
+    return norm2;
+}
+
+std::vector<Eigen::MatrixXd> LambdaSoap::center_features(int i, const std::vector<int>& numbers,
+                                                         const Neighborhoods& env,
+                                                         const ColumnSelection* selected) const {
+    const auto& s = settings_;
+    const int L = s.max_angular, N = s.max_radial, Q = static_cast<int>(s.species.size()) * N;
+    const std::vector<Eigen::MatrixXd> coef = expansion(i, numbers, env);
     // p(q1, q2) = sum_{m1 m2} C_{m1 m2} c1(q1, m1) c2(q2, m2) with the sparse C: t = c1 C (Q x (2 l2 + 1)),
     // then p = t c2^T, in plain loops (these matrices are too small for Eigen's GEMM to pay off).
     std::vector<double> t(Q * (2 * L + 1)), prod(Q * Q);
     std::vector<Eigen::MatrixXd> out(s.max_lambda + 1), gram;
     for (int lam = 0; lam <= s.max_lambda; ++lam) {
         if (selected && !(*selected)[lam].empty()) {
-            // Only the kept columns; the norm over all columns from the Gram matrices G_l = c_l^T c_l:
-            // sum_{q1 q2} p(q1, q2)^2 = sum over pairs of C terms of C C' G_l1(m1, m1') G_l2(m2, m2'),
-            // counted twice for l1 < l2 (the sqrt(2) weights make the stored norm the ordered one).
+            // Only the kept columns; the norm over all columns from the Gram matrices G_l = c_l^T c_l.
             if (gram.empty())
                 for (int l = 0; l <= L; ++l) gram.push_back(coef[l].transpose() * coef[l]);
-            double norm2 = 0.0;
-            for (const auto& c : couplings_[lam]) {
-                double sum = 0.0;
-                for (const auto& terms : c.cg)
-                    for (const CgTerm& g : terms)
-                        for (const CgTerm& h : terms)
-                            sum += g.value * h.value * gram[c.l1](g.m1, h.m1) * gram[c.l2](g.m2, h.m2);
-                norm2 += (c.l1 == c.l2 ? 1.0 : 2.0) * sum;
-            }
-            const double nrm = std::sqrt(std::max(norm2, 0.0));
+            const double nrm = std::sqrt(std::max(squared_norm(lam, gram), 0.0));
             const auto& cols = (*selected)[lam];
             Eigen::MatrixXd block(2 * lam + 1, cols.size());
             for (std::size_t k = 0; k < cols.size(); ++k) {
@@ -353,6 +440,71 @@ std::vector<Eigen::MatrixXd> LambdaSoap::center_features(int i, const std::vecto
         const double nrm = block.norm();
         if (nrm > 0.0) block /= nrm;
         out[lam] = std::move(block);
+    }
+    return out;
+}
+
+FeatureGradients LambdaSoap::center_feature_gradients(int i, const std::vector<int>& numbers, const Neighborhoods& env,
+                                                      const ColumnSelection* selected) const {
+    const auto& s = settings_;
+    const int L = s.max_angular, N = s.max_radial;
+    FeatureGradients out;
+    std::vector<std::vector<Eigen::MatrixXd>> dcoef;
+    const std::vector<Eigen::MatrixXd> coef = expansion(i, numbers, env, &out.atoms, &dcoef);
+    const int n_dir = static_cast<int>(dcoef.size());
+    // Moving a neighbour changes only its species' rows of the coefficients; moving the centre, every row.
+    std::vector<int> channel(n_dir, -1);
+    for (int d = 3; d < n_dir; ++d) channel[d] = species_index_[numbers[out.atoms[d / 3]]];
+    std::vector<Eigen::MatrixXd> gram(L + 1), d_gram;
+    for (int l = 0; l <= L; ++l) gram[l] = coef[l].transpose() * coef[l];
+    Eigen::VectorXd dnorm2(n_dir), dv(n_dir);
+    out.values.resize(s.max_lambda + 1);
+    out.gradients.resize(s.max_lambda + 1);
+    for (int lam = 0; lam <= s.max_lambda; ++lam) {
+        std::vector<int> cols;
+        if (selected && !(*selected)[lam].empty()) {
+            cols = (*selected)[lam];
+        } else {
+            for (int f = 0; f < n_features(lam); ++f) cols.push_back(f);
+        }
+        const double norm2 = std::max(squared_norm(lam, gram, &d_gram), 0.0), nrm = std::sqrt(norm2);
+        // d norm^2 / d coef_l = coef_l (A + A^T) with A = d norm^2 / d G_l, G_l = coef_l^T coef_l.
+        std::vector<Eigen::MatrixXd> d_coef_norm(L + 1);
+        for (int l = 0; l <= L; ++l) d_coef_norm[l] = coef[l] * (d_gram[l] + d_gram[l].transpose());
+        for (int d = 0; d < n_dir; ++d) {
+            dnorm2[d] = 0.0;
+            for (int l = 0; l <= L; ++l) dnorm2[d] += d_coef_norm[l].cwiseProduct(dcoef[d][l]).sum();
+        }
+        const int width = 2 * lam + 1;
+        Eigen::MatrixXd& values = out.values[lam];
+        Eigen::MatrixXd& grad = out.gradients[lam];
+        values.resize(width, cols.size());
+        grad = Eigen::MatrixXd::Zero(width * static_cast<long>(cols.size()), n_dir);
+        for (std::size_t k = 0; k < cols.size(); ++k) {
+            const Pair& pr = pairs_[lam][cols[k]];
+            const Coupling& c = couplings_[lam][pr.coupling];
+            const int ch1 = pr.q1 / N, ch2 = pr.q2 / N;
+            for (int mu = 0; mu < width; ++mu) {
+                double v = 0.0;
+                dv.setZero();
+                for (const CgTerm& g : c.cg[mu]) {
+                    const double c1 = coef[c.l1](pr.q1, g.m1), c2 = coef[c.l2](pr.q2, g.m2);
+                    v += g.value * c1 * c2;
+                    for (int d = 0; d < n_dir; ++d) {
+                        if (channel[d] >= 0 && channel[d] != ch1 && channel[d] != ch2) continue;
+                        dv[d] += g.value * (dcoef[d][c.l1](pr.q1, g.m1) * c2 + c1 * dcoef[d][c.l2](pr.q2, g.m2));
+                    }
+                }
+                const long row = static_cast<long>(k) * width + mu;
+                if (nrm > 0.0) {
+                    // d (v / |p|) = dv / |p| - v d|p|^2 / (2 |p|^3)
+                    values(mu, k) = pr.weight * v / nrm;
+                    grad.row(row) = pr.weight * (dv / nrm - (v / (2.0 * norm2 * nrm)) * dnorm2).transpose();
+                } else {
+                    values(mu, k) = pr.weight * v;  // no neighbours: zero features, zero gradient
+                }
+            }
+        }
     }
     return out;
 }

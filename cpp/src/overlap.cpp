@@ -1,6 +1,7 @@
 #include "rhocast/overlap.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -83,6 +84,35 @@ const std::vector<SolidTerm>& solid_terms(int l) {
 constexpr int kMaxL = 6;
 constexpr int kMaxCart = (kMaxL + 1) * (kMaxL + 2) / 2;
 
+// out(ma, mb) += sum_{ca cb} C_a(ma, ca) cart(ca, cb) C_b(mb, cb): a Cartesian block (row-major,
+// n_cartesian(lb) columns) in real solid harmonics, out row-major with leading dimension ld.
+void accumulate_solid(int la, int lb, const double* cart, double* out, int ld) {
+    const int nb = n_cartesian(lb);
+    double tmp[(2 * kMaxL + 1) * kMaxCart] = {};
+    for (const auto& t : solid_terms(la))
+        for (int q = 0; q < nb; ++q) tmp[t.m * nb + q] += t.coef * cart[t.cart * nb + q];
+    const auto& tb = solid_terms(lb);
+    for (int m = 0; m < 2 * la + 1; ++m)
+        for (const auto& t : tb) out[m * ld + t.m] += t.coef * tmp[m * nb + t.cart];
+}
+
+// f(alpha, p, pref, P) for every pair of primitives of a and b: alpha the exponent of a's, p = alpha + beta,
+// pref the two contraction coefficients times exp(-alpha beta |A - B|^2 / p) (pi / p)^{3/2} (nonzero only)
+// and P the product centre.
+template <class F>
+void for_each_primitive_pair(const Shell& a, const Eigen::Vector3d& A, const Shell& b, const Eigen::Vector3d& B, F f) {
+    const double r2 = (A - B).squaredNorm();
+    for (std::size_t ka = 0; ka < a.exponents.size(); ++ka)
+        for (std::size_t kb = 0; kb < b.exponents.size(); ++kb) {
+            const double alpha = a.exponents[ka], beta = b.exponents[kb];
+            const double p = alpha + beta;
+            const double pref = a.coefficients[ka] * b.coefficients[kb] * std::exp(-alpha * beta / p * r2) *
+                                (M_PI / p) * std::sqrt(M_PI / p);
+            if (pref == 0.0) continue;
+            f(alpha, p, pref, Eigen::Vector3d((alpha * A + beta * B) / p));
+        }
+}
+
 // out(ma, mb) += <phi_a(r - A)|phi_b(r - B)>, out row-major with leading dimension ld. No allocation:
 // this runs once per shell pair and image in the assembly's inner loop.
 void accumulate_shell_overlap(const Shell& a, const Eigen::Vector3d& A, const Shell& b, const Eigen::Vector3d& B,
@@ -92,39 +122,57 @@ void accumulate_shell_overlap(const Shell& a, const Eigen::Vector3d& A, const Sh
     const int na = n_cartesian(la), nb = n_cartesian(lb), w = lb + 1;
     double cart[kMaxCart * kMaxCart] = {};
     double sx[(kMaxL + 1) * (kMaxL + 1)], sy[(kMaxL + 1) * (kMaxL + 1)], sz[(kMaxL + 1) * (kMaxL + 1)];
-    const Eigen::Vector3d ab = A - B;
-    const double r2 = ab.squaredNorm();
-    for (std::size_t ka = 0; ka < a.exponents.size(); ++ka)
-        for (std::size_t kb = 0; kb < b.exponents.size(); ++kb) {
-            const double alpha = a.exponents[ka], beta = b.exponents[kb];
-            const double p = alpha + beta;
-            const double pref = a.coefficients[ka] * b.coefficients[kb] * std::exp(-alpha * beta / p * r2) *
-                                (M_PI / p) * std::sqrt(M_PI / p);
-            if (pref == 0.0) continue;
-            const Eigen::Vector3d P = (alpha * A + beta * B) / p;
-            const Eigen::Vector3d pa = P - A, pb = P - B;
-            overlap_1d(la, lb, pa.x(), pb.x(), 0.5 / p, sx);
-            overlap_1d(la, lb, pa.y(), pb.y(), 0.5 / p, sy);
-            overlap_1d(la, lb, pa.z(), pb.z(), 0.5 / p, sz);
-            for (int ax = la; ax >= 0; --ax)
-                for (int ay = la - ax; ay >= 0; --ay) {
-                    const int az = la - ax - ay;
-                    double* row = cart + cart_index(la, ax, ay) * nb;
-                    for (int bx = lb; bx >= 0; --bx) {
-                        const double fx = pref * sx[ax * w + bx];
-                        for (int by = lb - bx; by >= 0; --by)
-                            row[cart_index(lb, bx, by)] += fx * sy[ay * w + by] * sz[az * w + lb - bx - by];
-                    }
+    for_each_primitive_pair(a, A, b, B, [&](double, double p, double pref, const Eigen::Vector3d& P) {
+        const Eigen::Vector3d pa = P - A, pb = P - B;
+        overlap_1d(la, lb, pa.x(), pb.x(), 0.5 / p, sx);
+        overlap_1d(la, lb, pa.y(), pb.y(), 0.5 / p, sy);
+        overlap_1d(la, lb, pa.z(), pb.z(), 0.5 / p, sz);
+        for (int ax = la; ax >= 0; --ax)
+            for (int ay = la - ax; ay >= 0; --ay) {
+                const int az = la - ax - ay;
+                double* row = cart + cart_index(la, ax, ay) * nb;
+                for (int bx = lb; bx >= 0; --bx) {
+                    const double fx = pref * sx[ax * w + bx];
+                    for (int by = lb - bx; by >= 0; --by)
+                        row[cart_index(lb, bx, by)] += fx * sy[ay * w + by] * sz[az * w + lb - bx - by];
                 }
-        }
-    // tmp(ma, cb) = sum_ca C_a(ma, ca) cart(ca, cb); out(ma, mb) += sum_cb tmp(ma, cb) C_b(mb, cb)
-    double tmp[(2 * kMaxL + 1) * kMaxCart] = {};
-    for (const auto& t : solid_terms(la))
-        for (int q = 0; q < nb; ++q) tmp[t.m * nb + q] += t.coef * cart[t.cart * nb + q];
-    const auto& tb = solid_terms(lb);
-    for (int m = 0; m < 2 * la + 1; ++m)
-        for (const auto& t : tb) out[m * ld + t.m] += t.coef * tmp[m * nb + t.cart];
+            }
+    });
+    accumulate_solid(la, lb, cart, out, ld);
     (void)na;
+}
+
+// out[x](ma, mb) += d <phi_a(r - A)|phi_b(r - B)> / d A_x (d/dB is minus this: the overlap depends on A - B).
+// A Cartesian primitive's derivative, d/dA_x x_A^i e^{-alpha x_A^2} = 2 alpha x_A^{i+1} e^.. - i x_A^{i-1} e^..,
+// turns into overlaps of la + 1 and la - 1.
+void accumulate_shell_overlap_gradient(const Shell& a, const Eigen::Vector3d& A, const Shell& b,
+                                       const Eigen::Vector3d& B, double* const out[3], int ld) {
+    const int la = a.l, lb = b.l;
+    if (la > kMaxL || lb > kMaxL) throw std::invalid_argument("angular momentum above 6 in an overlap");
+    const int nb = n_cartesian(lb), w = lb + 1;
+    double cart[3][kMaxCart * kMaxCart] = {};
+    double s1[3][(kMaxL + 2) * (kMaxL + 1)];
+    for_each_primitive_pair(a, A, b, B, [&](double alpha, double p, double pref, const Eigen::Vector3d& P) {
+        for (int x = 0; x < 3; ++x) overlap_1d(la + 1, lb, P[x] - A[x], P[x] - B[x], 0.5 / p, s1[x]);
+        // 1D overlap and its A-derivative of power i (of A) against power j (of B), direction x
+        auto value = [&](int x, int i, int j) { return s1[x][i * w + j]; };
+        auto slope = [&](int x, int i, int j) {
+            return 2.0 * alpha * s1[x][(i + 1) * w + j] - (i > 0 ? i * s1[x][(i - 1) * w + j] : 0.0);
+        };
+        for (int ax = la; ax >= 0; --ax)
+            for (int ay = la - ax; ay >= 0; --ay) {
+                const int az = la - ax - ay, row = cart_index(la, ax, ay) * nb;
+                for (int bx = lb; bx >= 0; --bx)
+                    for (int by = lb - bx; by >= 0; --by) {
+                        const int bz = lb - bx - by, col = row + cart_index(lb, bx, by);
+                        const double vx = value(0, ax, bx), vy = value(1, ay, by), vz = value(2, az, bz);
+                        cart[0][col] += pref * slope(0, ax, bx) * vy * vz;
+                        cart[1][col] += pref * vx * slope(1, ay, by) * vz;
+                        cart[2][col] += pref * vx * vy * slope(2, az, bz);
+                    }
+            }
+    });
+    for (int x = 0; x < 3; ++x) accumulate_solid(la, lb, cart[x], out[x], ld);
 }
 
 // Shells of an element pair with the distance beyond which each shell pair is below tol.
@@ -231,6 +279,74 @@ Eigen::MatrixXd shell_overlap(const Shell& a, const Eigen::Vector3d& A, const Sh
     using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     RowMajor out = RowMajor::Zero(2 * a.l + 1, 2 * b.l + 1);
     accumulate_shell_overlap(a, A, b, B, out.data(), 2 * b.l + 1);
+    return out;
+}
+
+std::array<Eigen::MatrixXd, 3> shell_overlap_gradient(const Shell& a, const Eigen::Vector3d& A, const Shell& b,
+                                                      const Eigen::Vector3d& B) {
+    using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    std::array<RowMajor, 3> g;
+    for (auto& m : g) m = RowMajor::Zero(2 * a.l + 1, 2 * b.l + 1);
+    double* const out[3] = {g[0].data(), g[1].data(), g[2].data()};
+    accumulate_shell_overlap_gradient(a, A, b, B, out, 2 * b.l + 1);
+    return {g[0], g[1], g[2]};
+}
+
+Eigen::MatrixXd overlap_gradient_contraction(const Basis& basis, const std::vector<int>& numbers,
+                                             const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                             const Eigen::Ref<const Eigen::MatrixXd>& u,
+                                             const Eigen::Ref<const Eigen::VectorXd>& v, double tol) {
+    const int n = static_cast<int>(numbers.size());
+    if (positions.rows() != n || positions.cols() != 3)
+        throw std::invalid_argument("positions must have shape (n_atoms, 3)");
+    std::vector<int> off(n + 1, 0);
+    for (int i = 0; i < n; ++i) off[i + 1] = off[i] + basis.n_functions(numbers[i]);
+    if (u.rows() != off[n] || v.size() != off[n])
+        throw std::invalid_argument("u and v need one row per basis function of the structure");
+    const long k = u.cols();
+    std::vector<int> elements(numbers);
+    std::sort(elements.begin(), elements.end());
+    elements.erase(std::unique(elements.begin(), elements.end()), elements.end());
+    std::map<std::pair<int, int>, PairScreen> screens;
+    for (int za : elements)
+        for (int zb : elements) screens[{za, zb}] = pair_screen(basis, za, zb, tol);
+    // Pair (a, b), a < b, within the screening distance: t = d/dR_a (u_a^T S_ab v_b + u_b^T S_ba v_a); the
+    // pair depends on R_a - R_b only, so it adds t to row a and -t to row b (a block of one atom is constant).
+    std::vector<std::pair<int, int>> pairs;
+    for (int a = 0; a < n; ++a)
+        for (int b = a + 1; b < n; ++b)
+            if ((positions.row(a) - positions.row(b)).norm() < screens.at({numbers[a], numbers[b]}).cutoff)
+                pairs.emplace_back(a, b);
+    std::vector<Eigen::MatrixXd> terms(pairs.size());
+#pragma omp parallel for schedule(dynamic, 4)
+    for (long p = 0; p < static_cast<long>(pairs.size()); ++p) {
+        const auto [a, b] = pairs[p];
+        const auto &sa = basis.shells(numbers[a]), &sb = basis.shells(numbers[b]);
+        const PairScreen& screen = screens.at({numbers[a], numbers[b]});
+        const Eigen::Vector3d A = positions.row(a).transpose(), B = positions.row(b).transpose();
+        const double r = (A - B).norm();
+        const int na = off[a + 1] - off[a], nb = off[b + 1] - off[b];
+        using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+        std::array<RowMajor, 3> g;
+        for (auto& m : g) m = RowMajor::Zero(na, nb);
+        for (std::size_t i = 0; i < sa.size(); ++i)
+            for (std::size_t j = 0; j < sb.size(); ++j) {
+                if (r >= screen.shell_cutoff[i * sb.size() + j]) continue;
+                const long at = screen.offset_a[i] * nb + screen.offset_b[j];
+                double* const blocks[3] = {g[0].data() + at, g[1].data() + at, g[2].data() + at};
+                accumulate_shell_overlap_gradient(sa[i], A, sb[j], B, blocks, nb);
+            }
+        terms[p].resize(3, k);
+        for (int x = 0; x < 3; ++x)  // d S_ab / d R_a = g, S_ba = S_ab^T
+            terms[p].row(x) = (u.middleRows(off[a], na).transpose() * (g[x] * v.segment(off[b], nb)) +
+                               u.middleRows(off[b], nb).transpose() * (g[x].transpose() * v.segment(off[a], na)))
+                                  .transpose();
+    }
+    Eigen::MatrixXd out = Eigen::MatrixXd::Zero(3 * n, k);
+    for (std::size_t p = 0; p < pairs.size(); ++p) {
+        out.middleRows(3 * pairs[p].first, 3) += terms[p];
+        out.middleRows(3 * pairs[p].second, 3) -= terms[p];
+    }
     return out;
 }
 

@@ -211,6 +211,65 @@ Eigen::VectorXd DensityPredictor::predict(const std::vector<int>& numbers,
     return c;
 }
 
+CoefficientGradients DensityPredictor::coefficient_gradients(const std::vector<int>& numbers,
+                                                             const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                                             const Eigen::Matrix3d& cell,
+                                                             const std::array<bool, 3>& pbc) const {
+    if (n_weights_ > 0 && model_.weights.size() == 0) throw std::logic_error("the model has no weights yet");
+    const std::vector<int> off = offsets(numbers);
+    const Neighborhoods env = neighborhoods(numbers, positions, cell, pbc);
+    const long n_atoms = static_cast<long>(numbers.size());
+    CoefficientGradients out;
+    out.blocks.resize(n_atoms);
+    std::vector<std::vector<int>> depends(n_atoms);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long a = 0; a < n_atoms; ++a) {
+        const int s = species_index_[numbers[a]];
+        const SpeciesModel& sm = model_.species[s];
+        const FeatureGradients fg = soap_.center_feature_gradients(static_cast<int>(a), numbers, env, &model_.selected);
+        const long n_dir = 3 * static_cast<long>(fg.atoms.size());
+        // d k_ij = (zeta - 1) (p_i^0 . s_j^0)^(zeta - 2) s_j^0 . d p_i^0
+        const Eigen::MatrixXd& s0 = sm.sparse_features[0];  // M x F0
+        const Eigen::RowVectorXd scales = environment_scales(sm, fg.values[0]);
+        Eigen::MatrixXd d_scales = Eigen::MatrixXd::Zero(s0.rows(), n_dir);
+        if (model_.zeta != 1.0) {
+            const Eigen::RowVectorXd dots = fg.values[0] * s0.transpose();
+            d_scales.noalias() = s0 * fg.gradients[0];  // lambda = 0: rows are the columns
+            for (long j = 0; j < dots.size(); ++j)
+                d_scales.row(j) *= (model_.zeta - 1.0) * std::pow(dots[j], model_.zeta - 2.0);
+        }
+        Eigen::MatrixXd g(off[a + 1] - off[a], n_dir);
+        std::vector<int> shell_start;  // per shell: first row in g
+        int pos = 0;
+        for (const auto& sh : sm.shells) shell_start.push_back(pos), pos += 2 * sh.l + 1;
+        for (const auto& b : blocks_[s]) {
+            if (b.weight_start.empty()) continue;
+            const int lam = b.lambda, width = 2 * lam + 1, n_shells = static_cast<int>(b.weight_start.size());
+            const long n_cols = b.environment_weights.cols() / n_shells;
+            const Eigen::RowVectorXd summed = scales * b.environment_weights;  // A_i flattened, F x n_shells
+            const Eigen::Map<const Eigen::MatrixXd> weights(summed.data(), n_cols, n_shells);
+            const Eigen::MatrixXd d_summed = b.environment_weights.transpose() * d_scales;  // (F n_shells) x n_dir
+            Eigen::MatrixXd dc(width, n_shells);
+            for (long d = 0; d < n_dir; ++d) {
+                dc.noalias() = Eigen::Map<const Eigen::MatrixXd>(fg.gradients[lam].col(d).data(), width, n_cols) * weights;
+                dc.noalias() += fg.values[lam] * Eigen::Map<const Eigen::MatrixXd>(d_summed.col(d).data(), n_cols, n_shells);
+                int t = 0;
+                for (std::size_t k = 0; k < sm.shells.size(); ++k)
+                    if (sm.shells[k].l == lam) g.block(shell_start[k], d, width, 1) = dc.col(t++);
+            }
+        }
+        // The features see positions in Angstrom: d / d R_Bohr = kBohrAngstrom d / d R_Angstrom.
+        out.blocks[a] = g * kBohrAngstrom;
+        depends[a] = fg.atoms;
+    }
+    out.first.assign(n_atoms + 1, 0);
+    for (long a = 0; a < n_atoms; ++a) {
+        out.first[a + 1] = out.first[a] + static_cast<int>(depends[a].size());
+        out.atoms.insert(out.atoms.end(), depends[a].begin(), depends[a].end());
+    }
+    return out;
+}
+
 ProjectedKernels DensityPredictor::projected_kernels(const std::vector<int>& numbers,
                                                      const Eigen::Ref<const Eigen::MatrixXd>& positions,
                                                      const Eigen::Matrix3d& cell, const std::array<bool, 3>& pbc) const {
@@ -275,18 +334,15 @@ Eigen::VectorXd DensityPredictor::atomic_charges(const std::vector<int>& numbers
     return charges;
 }
 
-Eigen::Vector3d DensityPredictor::dipole(const std::vector<int>& numbers,
-                                         const Eigen::Ref<const Eigen::MatrixXd>& positions,
-                                         const Eigen::Ref<const Eigen::VectorXd>& c) const {
+Eigen::MatrixXd DensityPredictor::moment_matrix(const std::vector<int>& numbers,
+                                                const Eigen::Ref<const Eigen::MatrixXd>& positions) const {
     const std::vector<int> off = offsets(numbers);
-    if (c.size() != off.back()) throw std::invalid_argument("coefficients do not match the structure");
     if (positions.rows() != static_cast<long>(numbers.size()) || positions.cols() != 3)
         throw std::invalid_argument("positions must have shape (n_atoms, 3)");
     const Eigen::VectorXd q = function_integrals(numbers);
-    Eigen::Vector3d mu = Eigen::Vector3d::Zero();
+    Eigen::MatrixXd m(3, off.back());
     for (std::size_t a = 0; a < numbers.size(); ++a) {
-        const double electrons = q.segment(off[a], off[a + 1] - off[a]).dot(c.segment(off[a], off[a + 1] - off[a]));
-        mu += (numbers[a] - electrons) * positions.row(a).transpose();
+        for (int f = off[a]; f < off[a + 1]; ++f) m.col(f) = q[f] * positions.row(a).transpose();
         int pos = off[a];
         for (const auto& sh : species_model(numbers[a]).shells) {
             if (sh.l == 1) {
@@ -295,11 +351,23 @@ Eigen::Vector3d DensityPredictor::dipole(const std::vector<int>& numbers,
                 for (std::size_t k = 0; k < sh.exponents.size(); ++k)
                     v += sh.coefficients[k] * std::pow(M_PI / sh.exponents[k], 1.5) / (2.0 * sh.exponents[k]);
                 v *= std::sqrt(3.0 / (4.0 * M_PI));
-                mu -= v * Eigen::Vector3d(c[pos + 2], c[pos], c[pos + 1]);
+                m(1, pos) += v;
+                m(2, pos + 1) += v;
+                m(0, pos + 2) += v;
             }
             pos += 2 * sh.l + 1;
         }
     }
+    return m;
+}
+
+Eigen::Vector3d DensityPredictor::dipole(const std::vector<int>& numbers,
+                                         const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                         const Eigen::Ref<const Eigen::VectorXd>& c) const {
+    const Eigen::MatrixXd m = moment_matrix(numbers, positions);
+    if (c.size() != m.cols()) throw std::invalid_argument("coefficients do not match the structure");
+    Eigen::Vector3d mu = -m * c;
+    for (std::size_t a = 0; a < numbers.size(); ++a) mu += numbers[a] * positions.row(a).transpose();
     return mu;
 }
 

@@ -5,6 +5,9 @@ the predicted density corrected to the exact electron count (sum Z - charge, the
 :func:`rhocast.properties.with_electron_count`), so the dipole does not depend on the origin and the
 charges sum to the total charge. ASE caches them per structure: a new geometry predicts again. Along
 MD, another calculator gives the forces; this one is asked for the dipole at each step.
+``dipole_derivatives`` (computed only when asked for, ``calc.get_property("dipole_derivatives", atoms)``):
+the atomic polar tensors d mu / d R of that dipole, (n_atoms, 3, 3) with ``[b, x, y] = d mu_x / d R_{b, y}``
+in e (e Angstrom per Angstrom), analytic (:func:`rhocast.gradients.dipole_derivatives`).
 
 Periodic cells only with ``periodic=True``: the dipole of a cell is not defined by its density alone
 (it changes by a lattice vector times the charge moved when an atom is wrapped), so the calculator then
@@ -26,6 +29,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.units import Bohr
 
+from rhocast.gradients import dipole_derivatives
 from rhocast.properties import dipole_moment, function_moments, with_electron_count
 
 
@@ -35,7 +39,7 @@ class DensityCalculator(Calculator):
     periodic cells; ``molecules``: correct the electron count per neutral molecule (both: see the
     module's documentation)."""
 
-    implemented_properties = ["dipole", "charges"]
+    implemented_properties = ["dipole", "charges", "dipole_derivatives"]
 
     def __init__(self, model, periodic: bool = False, molecules: Optional[Sequence[Sequence[int]]] = None,
                  **kwargs):
@@ -68,6 +72,11 @@ class DensityCalculator(Calculator):
         per_atom = np.add.reduceat(q * c, basis.offsets(atoms.numbers)[:-1])
         self.results["charges"] = atoms.numbers - per_atom
         self.results["dipole"] = dipole_moment(atoms, c, basis) * Bohr
+        if "dipole_derivatives" in properties:
+            if self.molecules is not None or atoms.pbc.any():
+                raise ValueError("DensityCalculator: dipole_derivatives are those of a molecule's dipole with "
+                                 "its whole electron count corrected (pbc False, no molecules=)")
+            self.results["dipole_derivatives"] = dipole_derivatives(self.model, atoms)
 
     def _neutral_molecules(self, atoms, coefficients: np.ndarray, charge: int) -> np.ndarray:
         """``coefficients`` with each molecule's part corrected to its own electron count (sum Z)."""

@@ -85,6 +85,27 @@ class LambdaSoap:
             feats = {lam: np.ascontiguousarray(f[:, :, self.selected_[lam]]) for lam, f in feats.items()}
         return dict(feats)
 
+    def feature_gradients(self, atoms: Atoms, center: int) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
+        """Features of atom ``center`` and their derivatives with respect to the positions (Angstrom^-1).
+
+        Returns ``(neighbors, {lambda: (values, gradients)})``: ``neighbors`` the atoms the features depend on
+        (``center`` first, then the other atoms within the cutoff, images merged, ascending), ``values``
+        (2 lambda + 1, n_features) as :meth:`compute` gives them (selected columns, if any) and ``gradients``
+        (len(neighbors), 3, 2 lambda + 1, n_features) with ``gradients[k, x] = d values / d R_{neighbors[k], x}``.
+        Analytic (cpp/src/lambda_soap.cpp, center_feature_gradients)."""
+        if atoms.pbc.any() and not atoms.pbc.all():
+            raise ValueError("lambda-SOAP supports molecules and 3D-periodic cells, not partial pbc")
+        selected = [] if self.selected_ is None else [[int(c) for c in self.selected_[lam]]
+                                                      for lam in range(self.max_lambda + 1)]
+        cell = atoms.cell.array if atoms.pbc.all() else None
+        neighbors, blocks = self.core.center_feature_gradients(
+            [int(z) for z in atoms.numbers], np.asarray(atoms.positions, dtype=float), cell, int(center), selected)
+        out = {}
+        for lam, (values, grad) in blocks.items():
+            width, n_cols = values.shape
+            out[lam] = (values, grad.reshape(n_cols, width, len(neighbors), 3).transpose(2, 3, 1, 0))
+        return np.asarray(neighbors), out
+
     def select_features(self, structures: Sequence[Atoms], n_features: int,
                         atoms_subset: Optional[Sequence[Sequence[int]]] = None) -> "LambdaSoap":
         """Keep ``n_features`` columns per lambda, chosen by farthest-point sampling over the atoms of

@@ -45,6 +45,16 @@ struct Neighborhoods {
 // Feature columns kept per lambda (farthest-point selection); an empty list keeps every column.
 using ColumnSelection = std::vector<std::vector<int>>;
 
+// The features of one centre and their derivatives with respect to the positions of the atoms they
+// depend on: the centre and its neighbours within the cutoff (images of one atom merged).
+struct FeatureGradients {
+    std::vector<int> atoms;               // the centre first, then its other neighbour atoms, ascending
+    std::vector<Eigen::MatrixXd> values;  // per lambda: (2 lambda + 1) x n_columns, as center_features()
+    // Per lambda: ((2 lambda + 1) n_columns) x (3 atoms.size()); column 3 k + x is d vec(values[lambda]) /
+    // d R_{atoms[k], x} (vec column-major), per unit length of the positions.
+    std::vector<Eigen::MatrixXd> gradients;
+};
+
 class LambdaSoap {
 public:
     explicit LambdaSoap(LambdaSoapSettings settings);
@@ -67,6 +77,12 @@ public:
     // (all when `selected` is null or the list is empty), normalised over *all* columns. Thread-safe.
     std::vector<Eigen::MatrixXd> center_features(int i, const std::vector<int>& numbers, const Neighborhoods& env,
                                                  const ColumnSelection* selected = nullptr) const;
+
+    // center_features() with the analytic derivatives: density coefficients through the splined radial
+    // integrals, the solid harmonics and the cutoff function, then the CG products and the norm (over all
+    // columns, from the Gram matrices). Thread-safe.
+    FeatureGradients center_feature_gradients(int i, const std::vector<int>& numbers, const Neighborhoods& env,
+                                              const ColumnSelection* selected = nullptr) const;
 
     // Real-basis Clebsch-Gordan coefficients C^{lambda mu}_{l1 m1, l2 m2}: cg[mu](m1, m2).
     static std::vector<Eigen::MatrixXd> real_clebsch_gordan(int l1, int l2, int lambda);
@@ -91,8 +107,20 @@ private:
     };
     void tabulate_radial();
     double cutoff_function(double r) const;
-    // radial_integrals() of every l = 0..max_angular into out[l * max_radial + n], without allocating.
-    void radial_integrals_all(double r, double* out) const;
+    double cutoff_derivative(double r) const;
+    // radial_integrals() of every l = 0..max_angular into out[l * max_radial + n], without allocating;
+    // with `derivative`, d/dr of the spline into derivative[l * max_radial + n].
+    void radial_integrals_all(double r, double* out, double* derivative = nullptr) const;
+    // Density coefficients of centre i, coef[l] Q x (2 l + 1) (rows species-major, then n). With `atoms`
+    // and `gradient`: the atoms they depend on (as FeatureGradients::atoms) and gradient[3 k + x][l] =
+    // d coef[l] / d R_{atoms[k], x}.
+    std::vector<Eigen::MatrixXd> expansion(int i, const std::vector<int>& numbers, const Neighborhoods& env,
+                                           std::vector<int>* atoms = nullptr,
+                                           std::vector<std::vector<Eigen::MatrixXd>>* gradient = nullptr) const;
+    // sum over all columns of lambda of the squared unnormalised features, from G_l = coef_l^T coef_l; with
+    // `d_gram`, d norm^2 / d G_l into d_gram[l].
+    double squared_norm(int lambda, const std::vector<Eigen::MatrixXd>& gram,
+                        std::vector<Eigen::MatrixXd>* d_gram = nullptr) const;
 
     LambdaSoapSettings settings_;
     std::vector<int> species_index_;      // atomic number -> channel (or -1), up to Z = 118

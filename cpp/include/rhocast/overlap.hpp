@@ -2,6 +2,7 @@
 #pragma once
 
 #include <Eigen/Dense>
+#include <array>
 #include <vector>
 
 #include "rhocast/basis.hpp"
@@ -14,6 +15,18 @@ namespace rhocast {
 // harmonic transformation of solid_harmonics.hpp.
 Eigen::MatrixXd shell_overlap(const Shell& a, const Eigen::Vector3d& A, const Shell& b,
                               const Eigen::Vector3d& B);
+
+// d <phi_a(r - A) | phi_b(r - B)> / d A_x for x, y, z: (2 la + 1) x (2 lb + 1) each; d/dB is minus it.
+std::array<Eigen::MatrixXd, 3> shell_overlap_gradient(const Shell& a, const Eigen::Vector3d& A, const Shell& b,
+                                                      const Eigen::Vector3d& B);
+
+// g(3 a + x, k) = sum_PQ u(P, k) v(Q) d S_PQ / d R_{a, x}, S the overlap_matrix() of a molecule (no cell) with
+// the same screening: what derivatives of S^-1 need (d S^-1 = -S^-1 d S S^-1), without storing d S.
+// u (n_functions, k), v (n_functions); positions in Bohr.
+Eigen::MatrixXd overlap_gradient_contraction(const Basis& basis, const std::vector<int>& numbers,
+                                             const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                             const Eigen::Ref<const Eigen::MatrixXd>& u,
+                                             const Eigen::Ref<const Eigen::VectorXd>& v, double tol = 1e-10);
 
 // Distance (Bohr) beyond which every element of the (za, zb) block is below `tol`.
 // Found before assembly from the basis alone: the Frobenius norm of an atom-pair block is

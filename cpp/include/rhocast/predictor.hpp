@@ -63,6 +63,17 @@ struct ProjectedKernels {
     std::vector<Eigen::MatrixXd> psi;
 };
 
+// d c / d R of one structure, sparse in neighbours: the coefficients of atom i depend only on the positions
+// of i and of the atoms within the cutoff of i, so the memory is sum_i n_coef(i) 3 n_neighbours(i), linear in
+// atoms at a given density.
+struct CoefficientGradients {
+    std::vector<int> first;  // length n_atoms + 1
+    std::vector<int> atoms;  // atoms[first[i]..first[i+1]): i, then its other neighbours (images merged), ascending
+    // Per atom i: n_coef(i) x 3 n_dep(i), n_dep(i) = first[i+1] - first[i]; column 3 k + x is
+    // d c_i / d R_{atoms[first[i] + k], x} (coefficients per Bohr, canonical order within the atom).
+    std::vector<Eigen::MatrixXd> blocks;
+};
+
 class DensityPredictor {
 public:
     explicit DensityPredictor(ModelData model);
@@ -83,6 +94,14 @@ public:
                             const Eigen::Matrix3d& cell = Eigen::Matrix3d::Zero(),
                             const std::array<bool, 3>& pbc = {false, false, false}) const;
 
+    // Analytic d c / d R of predict() (same arguments): through the lambda-SOAP features (lambda_soap.hpp,
+    // center_feature_gradients), k_ij = (p_i^0 . s_j^0)^(zeta - 1) and p_i^lambda: with
+    // A_i = sum_j k_ij T_j, d c_i^lambda = d p_i^lambda A_i + p_i^lambda sum_j d k_ij T_j.
+    CoefficientGradients coefficient_gradients(const std::vector<int>& numbers,
+                                               const Eigen::Ref<const Eigen::MatrixXd>& positions,
+                                               const Eigen::Matrix3d& cell = Eigen::Matrix3d::Zero(),
+                                               const std::array<bool, 3>& pbc = {false, false, false}) const;
+
     // Psi of every (atom, lambda) and the shell map: what the fit needs (same arguments as predict()).
     ProjectedKernels projected_kernels(const std::vector<int>& numbers,
                                        const Eigen::Ref<const Eigen::MatrixXd>& positions,
@@ -93,6 +112,9 @@ public:
     Eigen::VectorXd function_integrals(const std::vector<int>& numbers) const;
     // Electrons on each atom, sum over its functions of q c, and the charges Z - electrons (units of e).
     Eigen::VectorXd atomic_charges(const std::vector<int>& numbers, const Eigen::Ref<const Eigen::VectorXd>& c) const;
+    // M (3 x n_coef), the electronic dipole per unit coefficient about the origin (e Bohr): column f is
+    // q_f R_atom(f) plus, for p functions, the integral of (r - R_atom) phi_f. The dipole is sum_a Z_a R_a - M c.
+    Eigen::MatrixXd moment_matrix(const std::vector<int>& numbers, const Eigen::Ref<const Eigen::MatrixXd>& positions) const;
     // Dipole (e Bohr) of nuclei plus electrons about the origin, from the shells' moments. No electron-count
     // correction: with a count off by dN the result moves by dN times the origin shift (the Python
     // properties.dipole_moment(renormalize=True) corrects the count first).
