@@ -231,8 +231,6 @@ std::vector<Eigen::MatrixXd> Regression::jacobi_blocks(const std::vector<int>& b
                                                        const std::vector<int>& block_sizes,
                                                        bool add_regularization) const {
     const int nb = static_cast<int>(block_starts.size());
-    std::vector<Eigen::MatrixXd> blocks(nb);
-    for (int b = 0; b < nb; ++b) blocks[b] = Eigen::MatrixXd::Zero(block_sizes[b], block_sizes[b]);
     // The block of every weight (-1: none).
     std::vector<int> block_of(n_weights_, -1);
     for (int b = 0; b < nb; ++b)
@@ -282,8 +280,13 @@ std::vector<Eigen::MatrixXd> Regression::jacobi_blocks(const std::vector<int>& b
             }
         }
     }
-    for (const auto& mine : partial)  // fixed order: deterministic
-        for (int b = 0; b < static_cast<int>(mine.size()); ++b) blocks[b] += mine[b];
+    // Summed into the first thread's blocks in thread order (deterministic), the others freed once added:
+    // the preconditioner is held once per thread, not once more for the sum.
+    std::vector<Eigen::MatrixXd> blocks = std::move(partial[0]);
+    for (std::size_t t = 1; t < partial.size(); ++t) {
+        for (int b = 0; b < nb; ++b) blocks[b] += partial[t][b];
+        std::vector<Eigen::MatrixXd>().swap(partial[t]);
+    }
     for (int b = 0; b < nb; ++b) {
         blocks[b] *= scale();
         if (add_regularization) blocks[b].diagonal().array() += 2.0 * eta_;

@@ -538,9 +538,9 @@ class DensityModel:
         starts, sizes = self._preconditioner_blocks()
         blocks = reg.jacobi_blocks(starts, sizes)
         self._preconditioner_bytes = sum(b.nbytes for b in blocks)
-        # Factored in place: a block is symmetric, so its transpose (a Fortran-ordered view of the reduced
-        # buffer, which LAPACK takes without a copy) is the same matrix; the preconditioner is held once.
-        factors = [scipy.linalg.cho_factor(b.T, overwrite_a=True) for b in blocks]
+        # Factored in place (LAPACK takes the core's Fortran-ordered blocks without a copy; a C-ordered
+        # one is passed as its transpose, the same symmetric matrix): the preconditioner is held once.
+        factors = [scipy.linalg.cho_factor(b if b.flags.f_contiguous else b.T, overwrite_a=True) for b in blocks]
 
         def precondition(r):
             z = np.empty_like(r)

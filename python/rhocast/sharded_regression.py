@@ -52,8 +52,7 @@ class ShardedRegression:
         return float(self.comm.allreduce_sum(self.reg.loss(w, self._eta)))
 
     def jacobi_blocks(self, starts: list[int], sizes: list[int]) -> list[np.ndarray]:
-        """The preconditioner's blocks summed over ranks: one reduction of all blocks, once per solve."""
-        flat = self.comm.allreduce_sum(np.concatenate(
-            [b.ravel() for b in self.reg.jacobi_blocks(starts, sizes, self._eta)]))
-        ends = np.cumsum([n * n for n in sizes])
-        return [flat[e - n * n:e].reshape(n, n) for e, n in zip(ends, sizes)]
+        """The preconditioner's blocks summed over ranks, once per solve, block by block: a reduction
+        holds R copies of one block, not of the whole preconditioner (and serially none)."""
+        blocks = self.reg.jacobi_blocks(starts, sizes, self._eta)
+        return [self.comm.allreduce_sum(blocks.pop(0)) for _ in range(len(blocks))]

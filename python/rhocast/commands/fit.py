@@ -37,7 +37,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         if name == "regularization":
             text += "; several values: each is fitted and the one with the lowest validation error is kept"
         hyper.add_argument("--" + name.replace("_", "-"), type=typ, default=None, **extra,
-                           help=f"{text} (default {default})")
+                           help=f"{text} (default {default})".replace("%", "%%"))  # argparse formats help with %
     p.set_defaults(func=run)
     return p
 
