@@ -75,6 +75,9 @@ def main() -> None:
     # qm9_study.py: at 100 molecules eta 1e-4 beat 1e-3 by 17 %; the 1/N loss wants smaller eta as N grows
     p.add_argument("--regularization", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3],
                    help="candidate etas; the one with the lowest validation error is kept per size")
+    p.add_argument("--selection", choices=["random", "fps"], default="random",
+                   help="training molecules of each size: the first of the random pool, or farthest-point "
+                        "selection over whole molecules (rhocast.selection) among the pool's references")
     args = p.parse_args()
     (CACHE / "models").mkdir(parents=True, exist_ok=True)
     FIGURES.mkdir(exist_ok=True)
@@ -97,10 +100,12 @@ def main() -> None:
     done = pool.indices()
     validation, train_pool = done[:args.n_validation], done[args.n_validation:]
     sizes = [n for n in args.sizes if n <= len(train_pool)] or [len(train_pool)]
+    if args.selection == "fps":  # greedy, so each size's selection contains the smaller ones
+        train_pool = train_pool[select_farthest(pool, train_pool, max(sizes))]
     rows, model = [], None
     for n in sizes:
         model, eta, t_fit = fit_with_validation(pool, train_pool[:n], validation, args)
-        model.save(CACHE / "models" / f"qm9_{n}.h5")  # the best model so far: the next references' SCF guess
+        model.save(CACHE / "models" / f"qm9_{n}{'_fps' if args.selection == 'fps' else ''}.h5")  # the next references' SCF guess
         known = set(model.species_)
         test_idx = [i for i in test.indices()[:args.n_test] if set(test.atoms(int(i)).numbers) <= known]
         e = density_errors(model, test, test_idx)
@@ -114,9 +119,11 @@ def main() -> None:
                                  {k: energies[k] for k in ("one KS step", "Harris-Foulkes", "after Newton step")},
                                  "kcal/mol", threshold=1.0,
                                  title=f"QM9 test set: total-energy errors, {sizes[-1]} training molecules")
-    record("QM9: learning curve and total energies from one Kohn-Sham step",
+    record("QM9: learning curve and total energies from one Kohn-Sham step"
+           + (" (farthest-point training sets)" if args.selection == "fps" else ""),
            f"Training pool: {len(done)} references in {path} (PBE/def2-SVP, def2-universal-jkfit Coulomb fit, grid "
            f"level 1, conv_tol 1e-8; drawn at random from all of QM9 with the test molecules excluded by QM9 index); "
+           f"training sets: {'farthest-point selection among the pool' if args.selection == 'fps' else 'random'}; "
            f"validation: the first {len(validation)} pool molecules (they choose eta among {args.regularization}); "
            f"test: {len(test_idx)} of the {len(test)} molecules of qm9_test_150 (the others contain elements absent "
            f"from training). Model: {args.n_sparse} sparse environments per species, cutoff 4 A, 6 radial, l <= 4, "
@@ -140,6 +147,15 @@ def reference_cost(pool: Dataset) -> str:
     return "Reference SCFs by initial guess (machine shared with other work: compare cycles first):\n\n" + \
         markdown_table(["SCF started from", "references", "mean SCF cycles", "mean wall time per reference (s)"],
                        rows)
+
+
+def select_farthest(pool: Dataset, candidates: np.ndarray, n: int) -> np.ndarray:
+    """Positions in ``candidates`` of ``n`` pool molecules picked by farthest-point selection."""
+    from rhocast.selection import farthest_structures
+
+    structures = [pool.atoms(int(i)) for i in candidates]
+    species = sorted({int(z) for a in structures for z in a.numbers})
+    return farthest_structures(structures, n, species, cutoff=4.0, max_radial=6, max_angular=4)
 
 
 def fit_with_validation(ds, train, validation, args):
