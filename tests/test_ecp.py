@@ -154,3 +154,23 @@ def test_export_of_an_ecp_model_is_refused(hi_model, tmp_path):
     with pytest.raises(ValueError, match=r"ECP for I \(basis 'def2-svp'\).*all-electron"):
         hi_model[0].export(tmp_path / "hi.bin")
     assert not (tmp_path / "hi.bin").exists()
+
+
+def test_scf_guess_from_the_ecp_model(hi_model):
+    """The SCF guess (one KS step with ECPscalar, then the Newton step) from the model's valence density holds
+    26 electrons and is 1.4e-7 Ha above the converged energy (minao: 31 Ha); the SCF from it converges to
+    the same energy in fewer cycles (measured 4 against 9)."""
+    from rhocast.references import make_scf, run_scf
+    from rhocast.scf_guess import scf_guess
+
+    model, ds = hi_model
+    atoms = ds.atoms(3)
+    settings = ReferenceSettings(basis=BASIS, grid_level=1).resolved()
+    mf = make_scf(atoms, settings)
+    dm0 = scf_guess(mf, model)
+    assert np.einsum("ij,ji->", dm0, mf.mol.intor("int1e_ovlp")) == pytest.approx(VALENCE, abs=1e-10)
+    from_model, cycles_model = run_scf(atoms, settings, guess_model=model)
+    from_minao, cycles_minao = run_scf(atoms, settings)
+    assert from_model.e_tot == pytest.approx(from_minao.e_tot, abs=1e-8)
+    assert 0 <= mf.energy_tot(dm0) - from_minao.e_tot < 1e-5
+    assert cycles_model < cycles_minao
