@@ -34,21 +34,35 @@ def test_basis_lacking_an_element():
                            auxbasis="cc-pvdz-jkfit")
 
 
-def test_def2_beyond_krypton_is_refused_not_run_all_electron():
-    """def2 bases from Rb on need their ECP, which rhocast does not set: HI with def2-SVP would silently put
-    all 54 electrons into a basis made for 26. Refused with the element, the reason and what works."""
+def test_def2_beyond_krypton_gets_its_ecp():
+    """def2 bases from Rb on are made for the def2 ECPs: HI with def2-SVP (any spelling) gets iodine's
+    28-electron ECP and 26 electrons; an all-electron basis for I keeps all 54; def2 up to Kr is all-electron.
+    The valence count decides which spins are possible, and a def2 element beyond Kr for which PySCF had no
+    ECP would be refused, naming it."""
     hi = Atoms("HI", positions=[[0, 0, 0], [0, 0, 1.61]])
     for basis in ("def2-svp", "DEF2_TZVP", {"H": "def2-svp", "I": "def2-svp"}):
-        with pytest.raises(ValueError, match=r"element I \(Z = 53\) .*effective core potential.*'dzp-dkh'"):
-            to_pyscf_mol(hi, basis)
-    with pytest.raises(StructureError, match=r"structure 4 \(HI\): element I \(Z = 53\)"):
-        validate_structure(hi, 4, basis="def2-svp")
-    # all-electron bases for I, and def2 up to Kr, still build: every electron is in the molecule
+        mol = to_pyscf_mol(hi, basis)
+        assert mol.nelectron == 26 and mol.atom_charges().tolist() == [1, 25] and set(mol._ecp) == {"I"}
+    validate_structure(hi, 4, basis="def2-svp")
     assert to_pyscf_mol(hi, {"H": "def2-svp", "I": "dzp-dkh"}).nelectron == 54
     validate_structure(hi, 4, basis={"H": "def2-svp", "I": "dzp-dkh"})
     kr = Atoms("Kr", positions=[[0, 0, 0]])
-    assert to_pyscf_mol(kr, "def2-svp").nelectron == 36
+    assert to_pyscf_mol(kr, "def2-svp").nelectron == 36 and not to_pyscf_mol(kr, "def2-svp").has_ecp()
     validate_structure(kr, 0, basis="def2-svp")
+    hi.info["spin"] = 1
+    with pytest.raises(StructureError, match=r"26 electrons outside the ECP cores \(28 in them\)"):
+        validate_structure(hi, 4, basis="def2-svp")
+
+
+def test_def2_beyond_krypton_without_an_ecp_is_refused(monkeypatch):
+    from rhocast import ecp
+
+    monkeypatch.setattr(ecp, "_core_electrons_of", lambda name, symbol: 0)  # as if PySCF had no def2 ECP
+    hi = Atoms("HI", positions=[[0, 0, 0], [0, 0, 1.61]])
+    with pytest.raises(ValueError, match=r"element I \(Z = 53\) .*effective core potential.*'dzp-dkh'"):
+        to_pyscf_mol(hi, "def2-svp")
+    with pytest.raises(StructureError, match=r"structure 4 \(HI\): element I \(Z = 53\)"):
+        validate_structure(hi, 4, basis="def2-svp")
 
 
 def test_periodic_minimum_image_distance():

@@ -106,4 +106,27 @@ rhocast_status rhocast_dipole(const rhocast_model* model, int n_atoms, const int
     });
 }
 
+rhocast_status rhocast_dipole_derivatives(const rhocast_model* model, int n_atoms, const int* numbers,
+                                          const double* positions, const double* cell, const int* pbc,
+                                          double* out) {
+    return guarded([&] {
+        const auto z = atomic_numbers(model, n_atoms, numbers);
+        if (!out) throw std::invalid_argument("out is NULL");
+        if (pbc && (pbc[0] || pbc[1] || pbc[2]))
+            throw std::invalid_argument(
+                "dipole derivatives are defined for molecules (pbc NULL or {0, 0, 0}); the dipole of a periodic "
+                "cell is not defined by its density alone");
+        (void)cell;  // a molecule has no cell
+        const Eigen::MatrixXd r = positions_of(n_atoms, positions);
+        const auto& predictor = model->predictor;
+        double n_electrons = 0.0;
+        for (int number : z) n_electrons += number;
+        const Eigen::MatrixXd apt = rhocast::corrected_dipole_derivatives(
+            predictor, z, r, predictor.predict(z, r), predictor.coefficient_gradients(z, r), n_electrons);
+        for (int b = 0; b < n_atoms; ++b)
+            for (int x = 0; x < 3; ++x)
+                for (int y = 0; y < 3; ++y) out[9 * b + 3 * x + y] = apt(x, 3 * b + y);
+    });
+}
+
 }  // extern "C"

@@ -1,5 +1,5 @@
-// Predictions and dipole of an exported model, through the C++ and the C API, against the values Python
-// wrote (tests/data/make_exported_model.py): `test_model_file MODEL.rcm REFERENCE.txt`, exit status 0 when
+// Predictions, dipole and atomic polar tensors of an exported model, through the C++ and the C API, against
+// the values Python wrote (tests/data/make_exported_model.py): `test_model_file MODEL.rcm REFERENCE.txt`, exit status 0 when
 // every number agrees to 1e-12.
 #include <cmath>
 #include <cstdio>
@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: %s MODEL.rcm REFERENCE.txt\n", argv[0]);
         return 2;
     }
-    // Reference: n_atoms, then Z x y z (Bohr) per atom, n_coefficients, coefficients, dipole (e Bohr).
+    // Reference: n_atoms, then Z x y z (Bohr) per atom, n_coefficients, coefficients, dipole (e Bohr), and
+    // the polar tensors (e), 9 per atom: d mu_x / d R_{b, y} at 9 b + 3 x + y.
     std::ifstream ref(argv[2]);
     int n = 0;
     ref >> n;
@@ -40,9 +41,10 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n; ++i) ref >> numbers[i] >> positions(i, 0) >> positions(i, 1) >> positions(i, 2);
     long n_coefficients = 0;
     ref >> n_coefficients;
-    std::vector<double> coefficients(n_coefficients), dipole(3);
+    std::vector<double> coefficients(n_coefficients), dipole(3), polar_tensors(9 * n);
     for (auto& c : coefficients) ref >> c;
     for (auto& d : dipole) ref >> d;
+    for (auto& p : polar_tensors) ref >> p;
     if (!ref) {
         std::fprintf(stderr, "%s: cannot read the reference\n", argv[2]);
         return 2;
@@ -57,21 +59,35 @@ int main(int argc, char** argv) {
     check_close("C++ API coefficients", c.data(), coefficients);
     const Eigen::Vector3d mu = rhocast::corrected_dipole(predictor, numbers, positions, c);
     check_close("C++ API dipole", mu.data(), dipole);
+    double n_electrons = 0.0;
+    for (int z : numbers) n_electrons += z;
+    const Eigen::MatrixXd apt = rhocast::corrected_dipole_derivatives(
+        predictor, numbers, positions, c, predictor.coefficient_gradients(numbers, positions), n_electrons);
+    std::vector<double> apt_flat(9 * n);  // apt(x, 3 b + y) -> 9 b + 3 x + y
+    for (int b = 0; b < n; ++b)
+        for (int x = 0; x < 3; ++x)
+            for (int y = 0; y < 3; ++y) apt_flat[9 * b + 3 * x + y] = apt(x, 3 * b + y);
+    check_close("C++ API dipole derivatives", apt_flat.data(), polar_tensors);
 
     rhocast_model* model = nullptr;
     long size = 0;
     std::vector<double> buffer(n_coefficients);
     double mu_c[3];
+    std::vector<double> apt_c(9 * n);
+    const int molecule[3] = {0, 0, 0};
     if (rhocast_model_load(argv[1], &model) != RHOCAST_OK ||
         rhocast_model_n_coefficients(model, n, numbers.data(), &size) != RHOCAST_OK || size != n_coefficients ||
         rhocast_predict(model, n, numbers.data(), positions.data(), buffer.data(), size) != RHOCAST_OK ||
-        rhocast_dipole(model, n, numbers.data(), positions.data(), mu_c) != RHOCAST_OK) {
+        rhocast_dipole(model, n, numbers.data(), positions.data(), mu_c) != RHOCAST_OK ||
+        rhocast_dipole_derivatives(model, n, numbers.data(), positions.data(), nullptr, molecule, apt_c.data()) !=
+            RHOCAST_OK) {
         std::printf("FAIL C API: %s\n", rhocast_last_error());
         rhocast_model_free(model);
         return 1;
     }
     check_close("C API coefficients", buffer.data(), coefficients);
     check_close("C API dipole", mu_c, dipole);
+    check_close("C API dipole derivatives", apt_c.data(), polar_tensors);
     // Errors are status codes with a message, not crashes.
     const int bad_numbers[1] = {92};
     const bool refused = rhocast_predict(model, 1, bad_numbers, positions.data(), buffer.data(), size) ==
@@ -81,9 +97,18 @@ int main(int argc, char** argv) {
                        RHOCAST_ERROR_INPUT;
     rhocast_model* none = nullptr;
     const bool missing = rhocast_model_load("/nonexistent/model.rcm", &none) == RHOCAST_ERROR_FILE && none == nullptr;
-    std::printf("%s C API errors (unknown element, small buffer, missing file)\n",
-                refused && small && missing ? "ok  " : "FAIL");
-    failures += !(refused && small && missing);
+    const double cell[9] = {20, 0, 0, 0, 20, 0, 0, 0, 20};
+    const int periodic[3] = {1, 1, 1};
+    const bool no_cells =
+        rhocast_dipole_derivatives(model, n, numbers.data(), positions.data(), cell, periodic, apt_c.data()) ==
+            RHOCAST_ERROR_INPUT &&
+        std::string(rhocast_last_error()).find("periodic") != std::string::npos;
+    const bool no_buffer = rhocast_dipole_derivatives(model, n, numbers.data(), positions.data(), nullptr, nullptr,
+                                                      nullptr) == RHOCAST_ERROR_INPUT;
+    const bool ok = refused && small && missing && no_cells && no_buffer;
+    std::printf("%s C API errors (unknown element, small buffer, missing file, periodic cell, no buffer)\n",
+                ok ? "ok  " : "FAIL");
+    failures += !ok;
     rhocast_model_free(model);
     return failures == 0 ? 0 : 1;
 }

@@ -1,7 +1,8 @@
 """An ASE calculator for properties of the predicted density: ``atoms.calc = DensityCalculator(model)``.
 
 Implemented properties, in ASE units: ``dipole`` (e Angstrom) and ``charges`` (e, per atom), both from
-the predicted density corrected to the exact electron count (sum Z - charge, the L2-closest density:
+the predicted density corrected to the exact electron count (sum Z - charge, where Z excludes the core
+electrons of an ECP the model's references used, ``DensityModel.nuclear_charges``; the L2-closest density:
 :func:`rhocast.properties.with_electron_count`), so the dipole does not depend on the origin and the
 charges sum to the total charge. ASE caches them per structure: a new geometry predicts again. Along
 MD, another calculator gives the forces; this one is asked for the dipole at each step.
@@ -63,23 +64,25 @@ class DensityCalculator(Calculator):
         if not isinstance(charge, (int, np.integer)) or isinstance(charge, bool):
             raise ValueError(f"DensityCalculator: atoms.info['charge'] must be an integer, not {charge!r}")
         basis = self.model.auxbasis_
+        nuclear = self.model.nuclear_charges(atoms.numbers)  # Z - ECP core electrons
         c = self.model.predict(atoms)
         if self.molecules is None:
-            c = with_electron_count(c, basis, atoms, float(atoms.numbers.sum() - charge))
+            c = with_electron_count(c, basis, atoms, float(nuclear.sum() - charge))
         else:
-            c = self._neutral_molecules(atoms, c, charge)
+            c = self._neutral_molecules(atoms, c, charge, nuclear)
         q, _ = function_moments(basis, atoms.numbers)
         per_atom = np.add.reduceat(q * c, basis.offsets(atoms.numbers)[:-1])
-        self.results["charges"] = atoms.numbers - per_atom
-        self.results["dipole"] = dipole_moment(atoms, c, basis) * Bohr
+        self.results["charges"] = nuclear - per_atom
+        self.results["dipole"] = dipole_moment(atoms, c, basis, nuclear_charges=nuclear) * Bohr
         if "dipole_derivatives" in properties:
             if self.molecules is not None or atoms.pbc.any():
                 raise ValueError("DensityCalculator: dipole_derivatives are those of a molecule's dipole with "
                                  "its whole electron count corrected (pbc False, no molecules=)")
             self.results["dipole_derivatives"] = dipole_derivatives(self.model, atoms)
 
-    def _neutral_molecules(self, atoms, coefficients: np.ndarray, charge: int) -> np.ndarray:
-        """``coefficients`` with each molecule's part corrected to its own electron count (sum Z)."""
+    def _neutral_molecules(self, atoms, coefficients: np.ndarray, charge: int, nuclear: np.ndarray) -> np.ndarray:
+        """``coefficients`` with each molecule's part corrected to its own electron count (the sum of its
+        ``nuclear`` charges, Z - ECP core electrons)."""
         covered = np.sort(np.concatenate(self.molecules)) if self.molecules else np.zeros(0, dtype=int)
         if not np.array_equal(covered, np.arange(len(atoms))):
             raise ValueError(f"DensityCalculator: molecules must hold every atom index 0..{len(atoms) - 1} "
@@ -94,5 +97,5 @@ class DensityCalculator(Calculator):
             columns = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in atom_indices])
             molecule = Atoms(atoms.numbers[atom_indices], atoms.positions[atom_indices])
             out[columns] = with_electron_count(coefficients[columns], basis, molecule,
-                                               float(molecule.numbers.sum()))
+                                               float(nuclear[atom_indices].sum()))
         return out

@@ -49,7 +49,8 @@ def coefficient_gradients(model, atoms: Atoms) -> CoefficientGradients:
 
 def dipole_derivatives(model, atoms: Atoms) -> np.ndarray:
     """Atomic polar tensors (n_atoms, 3, 3) in e: ``[b, x, y] = d mu_x / d R_{b, y}`` of the dipole of the
-    predicted density corrected to the exact electron count (sum Z - atoms.info['charge']; the dipole of
+    predicted density corrected to the exact electron count (sum of ``model.nuclear_charges``, Z less ECP
+    core electrons, - atoms.info['charge']; the dipole of
     :func:`rhocast.properties.dipole_moment` with ``renormalize=True``). Molecules only: the dipole of a
     periodic cell is not defined by its density alone. For a neutral molecule the tensors sum to zero."""
     from rhocast import _core
@@ -59,6 +60,9 @@ def dipole_derivatives(model, atoms: Atoms) -> np.ndarray:
                          f"{atoms.get_chemical_formula()}")
     charge = atoms.info.get("charge", 0)
     numbers, positions, _, _ = model._core_structure(atoms)
+    nuclear = model.nuclear_charges(numbers)
     apt = _core.corrected_dipole_derivatives(model._core_predictor(), numbers, positions,
-                                             float(sum(numbers) - charge))
-    return apt.reshape(3, len(atoms), 3).transpose(1, 0, 2)
+                                             float(nuclear.sum() - charge))
+    apt = apt.reshape(3, len(atoms), 3).transpose(1, 0, 2)
+    # the core moves each nucleus with charge Z; an ECP's nucleus carries Z - n_core
+    return apt - (np.asarray(numbers) - nuclear)[:, None, None] * np.eye(3)

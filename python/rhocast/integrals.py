@@ -22,15 +22,26 @@ GRID_BLOCK = 7168
 _INTOR = {"coulomb": ("int3c2e", "int2c2e"), "overlap": ("int3c1e", "int1e_ovlp")}
 
 
+def nuclear_attraction(mol) -> np.ndarray:
+    """V (nao, nao), Hartree: the attraction of the nuclei, int1e_nuc with the charges of
+    ``mol.atom_charges()``, plus the scalar ECP (ECPscalar) where ``mol`` has one, as PySCF's
+    ``get_hcore`` builds it (:mod:`rhocast.ecp`)."""
+    v = mol.intor_symmetric("int1e_nuc")
+    if mol.has_ecp():
+        v = v + mol.intor_symmetric("ECPscalar")
+    return v
+
+
 def one_electron_energies(mol, dm_total: np.ndarray, kinetic: Optional[np.ndarray] = None,
                           electron_nuclear: Optional[np.ndarray] = None) -> dict[str, float]:
     """The kinetic energy tr(T D) and the electron-nuclear energy tr(V D) (Hartree) of the total
-    (spin-summed) density matrix ``dm_total`` (nao, nao) of ``mol``; T (int1e_kin) and V (int1e_nuc)
-    (nao, nao) are computed when not given (a cell passes its own, e.g. V of a pseudopotential)."""
+    (spin-summed) density matrix ``dm_total`` (nao, nao) of ``mol``; T (int1e_kin) and V
+    (:func:`nuclear_attraction`, the ECP included) (nao, nao) are computed when not given (a cell passes
+    its own, e.g. V of a pseudopotential)."""
     if kinetic is None:
         kinetic = mol.intor_symmetric("int1e_kin")
     if electron_nuclear is None:
-        electron_nuclear = mol.intor_symmetric("int1e_nuc")
+        electron_nuclear = nuclear_attraction(mol)
     return {"kinetic": float(np.einsum("ij,ji->", kinetic, dm_total)),
             "electron_nuclear": float(np.einsum("ij,ji->", electron_nuclear, dm_total))}
 

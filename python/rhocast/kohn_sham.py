@@ -3,7 +3,8 @@
 From rho~ = sum_P c_P phi_P: the Coulomb matrix J_{mu nu} = sum_P (mu nu|P) c_P (three-centre integrals),
 the exchange-correlation potential of rho~ and its gradient on a DFT grid (processed in blocks, so
 memory stays bounded), F = T + V_ne + J + V_xc, one solution of F C = S C eps, aufbau occupation,
-and the energies. Atomic units (Hartree) throughout.
+and the energies. Atomic units (Hartree) throughout. With an ECP (def2 beyond Kr, :mod:`rhocast.ecp`)
+V_ne includes it and every electron count is the valence count.
 
 Open shells: a model predicts only the total density, so the potential is spin-unpolarised; alpha
 and beta electrons occupy the same orbitals (n_alpha and n_beta lowest). The energy of the output
@@ -20,7 +21,7 @@ from ase import Atoms
 
 from rhocast.basis import AuxiliaryBasis, canonical_permutation, from_canonical
 from rhocast.density_fitting import contract_coefficients, total_density_matrix
-from rhocast.integrals import IntegralContext, one_electron_energies
+from rhocast.integrals import IntegralContext, nuclear_attraction, one_electron_energies
 from rhocast.properties import with_electron_count
 from rhocast.structures import charge_and_spin, to_pyscf_mol
 from rhocast.xc import xc_type_and_derivative
@@ -252,7 +253,7 @@ def kohn_sham_step(atoms: Atoms, coefficients: np.ndarray, *, basis: Optional[st
     j = contract_coefficients(mol, auxmol, coefficients, "coulomb", context=context)
     e_hartree_in = 0.5 * float(c_pyscf @ context.metric("coulomb") @ c_pyscf)
     vxc, exc_in, vrho_in = _xc_on_grid(context, coefficients, xc, grid_level)
-    kinetic, nuclear = mol.intor_symmetric("int1e_kin"), mol.intor_symmetric("int1e_nuc")
+    kinetic, nuclear = mol.intor_symmetric("int1e_kin"), nuclear_attraction(mol)  # the ECP included
     fock = kinetic + nuclear + j + vxc
     s = mol.intor_symmetric("int1e_ovlp")
     mo_energy, mo_coeff = scipy.linalg.eigh(fock, s)

@@ -614,6 +614,15 @@ class DensityModel:
                              f"{', '.join(chemical_symbols[z] for z in self.species_)})")
         return self._core_predictor().predict(*self._core_structure(atoms))
 
+    def nuclear_charges(self, numbers) -> np.ndarray:
+        """The charges (e) that the predicted density neutralises, per atom (n_atoms,): Z minus the core
+        electrons of the ECP of the references' orbital basis (:func:`rhocast.ecp.nuclear_charges`; Z
+        for all-electron references and for cells, whose pseudopotentials :mod:`rhocast.pbc` handles)."""
+        from rhocast.ecp import nuclear_charges
+
+        settings = self.reference_settings_
+        return nuclear_charges(numbers, None if settings.get("pseudo") else settings.get("basis"))
+
     def for_prediction(self, float32_features: bool = True) -> "DensityModel":
         """A copy that predicts the same densities from much smaller arrays: what a shipped model holds.
 
@@ -730,6 +739,13 @@ class DensityModel:
         C++ predictions equal :meth:`predict` to rounding."""
         if not hasattr(self, "weights_"):
             raise RuntimeError("the model is not fitted: call fit() or DensityModel.load()")
+        ecp = [z for z, q in zip(self.species_, self.nuclear_charges(self.species_)) if q != z]
+        if ecp:  # the core's dipole and charges put the nuclei at Z: they would be wrong by the cores
+            from ase.data import chemical_symbols
+
+            raise ValueError(f"the model's references use an ECP for {', '.join(chemical_symbols[z] for z in ecp)} "
+                             f"(basis {self.reference_settings_.get('basis')!r}); exported models must be "
+                             "all-electron (C/C++ hosts give the dipole with the nuclei at Z)")
         d = self.descriptor_
         lambdas = range(d.max_lambda + 1)
         parts = [EXPORT_MAGIC, _int64(EXPORT_VERSION), _float64([d.cutoff, d.atomic_width, d.cutoff_width]),

@@ -67,20 +67,26 @@ def constrain_count(coefficients: np.ndarray, q: np.ndarray, solve: Callable, n_
 
 
 def dipole_moment(atoms: Atoms, coefficients: np.ndarray, basis: AuxiliaryBasis,
-                  renormalize: bool = False) -> np.ndarray:
+                  renormalize: bool = False, nuclear_charges: Optional[np.ndarray] = None) -> np.ndarray:
     """Dipole moment (e Bohr) of nuclei plus the (negative) electron density, about the origin.
 
-    With ``renormalize`` the density is first corrected to the exact electron count (sum Z - charge)
-    by :func:`with_electron_count`, which makes the result independent of the origin.
+    ``nuclear_charges`` (n_atoms,), e: the charges the density neutralises, Z minus the core electrons of
+    an ECP (:func:`rhocast.ecp.nuclear_charges`, ``DensityModel.nuclear_charges``); default Z (all-electron).
+    With ``renormalize`` the density is first corrected to the exact electron count (sum of those
+    charges - atoms.info['charge']) by :func:`with_electron_count`, which makes the result independent
+    of the origin.
     """
     numbers = atoms.numbers
+    charges = numbers.astype(float) if nuclear_charges is None else np.asarray(nuclear_charges, dtype=float)
+    if charges.shape != (len(atoms),):
+        raise ValueError(f"nuclear_charges must have shape ({len(atoms)},), not {charges.shape}")
     c = np.asarray(coefficients, dtype=float)
     if renormalize:
-        c = with_electron_count(c, basis, atoms, float(numbers.sum() - atoms.info.get("charge", 0)))
+        c = with_electron_count(c, basis, atoms, float(charges.sum() - atoms.info.get("charge", 0)))
     q, m = function_moments(basis, numbers)
     centres = np.repeat(atoms.positions / Bohr, np.diff(basis.offsets(numbers)), axis=0)
     electronic = (centres.T * q) @ c + m @ c
-    return numbers @ (atoms.positions / Bohr) - electronic
+    return charges @ (atoms.positions / Bohr) - electronic
 
 
 def density_on_grid(atoms: Atoms, coefficients: np.ndarray, basis: AuxiliaryBasis, points: np.ndarray,

@@ -112,20 +112,25 @@ def validate_structure(atoms: Atoms, index: Optional[int] = None, *, basis: Opti
         charge, spin = charge_and_spin(atoms)
     except StructureError as err:
         raise StructureError(str(err).replace(describe(atoms), who, 1)) from None
-    n_electrons = int(numbers.sum()) - charge
+    symbols = sorted(set(atoms.get_chemical_symbols()))
+    n_core = 0
+    if basis is not None:
+        _check_orbital_basis(basis, symbols, who)
+        if not atoms.pbc.any():  # cells use pseudopotentials (pyscf.pbc); molecules the basis's ECP, if any
+            from rhocast.ecp import core_electrons, ecp_of
+
+            try:
+                ecp_of(basis, symbols)
+            except ValueError as err:
+                raise StructureError(f"{who}: {err}") from None
+            n_core = int(core_electrons(numbers, basis).sum())
+    n_electrons = int(numbers.sum()) - n_core - charge
     if n_electrons <= 0:
         raise StructureError(f"{who}: charge {charge} leaves {n_electrons} electrons")
     if spin < 0 or spin > n_electrons or (n_electrons - spin) % 2:
-        raise StructureError(f"{who}: {n_electrons} electrons cannot have spin 2S={spin} "
+        valence = f" outside the ECP cores ({n_core} in them)" if n_core else ""
+        raise StructureError(f"{who}: {n_electrons} electrons{valence} cannot have spin 2S={spin} "
                              f"(set atoms.info['spin'] to the number of unpaired electrons)")
-    symbols = sorted(set(atoms.get_chemical_symbols()))
-    if basis is not None:
-        _check_orbital_basis(basis, symbols, who)
-        if not atoms.pbc.any():  # cells use pseudopotentials (pyscf.pbc), molecules are all-electron
-            try:
-                check_all_electron_basis(basis, symbols)
-            except ValueError as err:
-                raise StructureError(f"{who}: {err}") from None
     if pseudo is not None:
         from pyscf.pbc.gto.pseudo import load
 
@@ -180,31 +185,6 @@ def check_basis_name(name, symbols: Iterable[str], kind: str = "orbital") -> Non
                      f"{', '.join(symbols)} (names as in pyscf/gto/basis, e.g. def2-svp, cc-pvdz, or a file)")
 
 
-# Decision: rhocast computes molecules all-electron. def2 bases beyond Kr (Rb-Rn) are built for the def2
-# effective core potentials, and PySCF applies an ECP only when asked (Mole.ecp), so to_pyscf_mol would
-# silently put all core electrons into a valence basis. Setting the ECP would also need ECP terms
-# (mol.intor('ECPscalar')) in the one-electron energies, the Kohn-Sham Fock matrix and the SCF guess,
-# and valence-only electron counts in the fit; until that is done such molecules are refused.
-LAST_ALL_ELECTRON_DEF2 = 36  # Kr; def2 uses ECPs from Rb (Z = 37) on
-
-
-def check_all_electron_basis(basis, symbols: Iterable[str]) -> None:
-    """Raise ValueError if the orbital ``basis`` (PySCF name, or dict element -> name or shells) is a
-    def2 basis for an element beyond Kr, which is defined only with an ECP that rhocast does not apply;
-    the message names the element and bases that work all-electron."""
-    from ase.data import atomic_numbers
-
-    for s in sorted(set(symbols)):
-        spec = basis.get(s) if isinstance(basis, dict) else basis
-        if not isinstance(spec, str) or atomic_numbers.get(s, 0) <= LAST_ALL_ELECTRON_DEF2:
-            continue
-        if spec.lower().replace("-", "").replace("_", "").startswith("def2"):
-            raise ValueError(f"element {s} (Z = {atomic_numbers[s]}) with basis {spec!r}: def2 bases beyond Kr "
-                             "are defined with an effective core potential, which rhocast does not apply "
-                             "(molecules are all-electron); use an all-electron basis for "
-                             f"{s}, e.g. 'dzp-dkh', 'ano-rcc' or 'dyall-v2z' (a dict gives one basis per element)")
-
-
 def _check_orbital_basis(basis, symbols: Iterable[str], who: str) -> None:
     from pyscf import gto
 
@@ -233,7 +213,9 @@ def to_pyscf_mol(atoms: Atoms, basis, charge: Optional[int] = None, spin: Option
                  verbose: int = 0):
     """The PySCF Mole of a molecule; charge and spin default to atoms.info.
 
-    Positions are converted to Bohr with ASE's constant, the one every rhocast module uses (PySCF's
+    Elements for which PySCF knows an ECP by the name of their orbital basis get it (def2 beyond Kr:
+    :func:`rhocast.ecp.ecp_of`, which refuses a def2 element beyond Kr without one); ``mol.nelectron``
+    then counts valence electrons only. Positions are converted to Bohr with ASE's constant, the one every rhocast module uses (PySCF's
     own Angstrom conversion differs in the tenth digit).
     """
     from ase.units import Bohr
@@ -241,11 +223,13 @@ def to_pyscf_mol(atoms: Atoms, basis, charge: Optional[int] = None, spin: Option
 
     if atoms.pbc.any():
         raise ValueError(f"{describe(atoms)} is periodic: use rhocast.pbc.grid.to_pyscf_cell")
-    check_all_electron_basis(basis, atoms.get_chemical_symbols())  # no ECP is set: see the decision above
+    from rhocast.ecp import ecp_of
+
     c0, s0 = charge_and_spin(atoms)
-    return gto.M(atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions / Bohr)],
-                 basis=basis, charge=c0 if charge is None else charge, spin=s0 if spin is None else spin,
-                 unit="Bohr", verbose=verbose)
+    symbols = atoms.get_chemical_symbols()
+    return gto.M(atom=[(s, tuple(p)) for s, p in zip(symbols, atoms.positions / Bohr)],
+                 basis=basis, ecp=ecp_of(basis, symbols), charge=c0 if charge is None else charge,
+                 spin=s0 if spin is None else spin, unit="Bohr", verbose=verbose)
 
 
 def carrier_molecule(atoms: Atoms):

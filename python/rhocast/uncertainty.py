@@ -65,7 +65,7 @@ def structure_indicators(model, atoms: Atoms, coefficients: np.ndarray) -> Indic
 
     novelty = atom_novelty(model, atoms)
     k = int(np.argmax(novelty))
-    n_exact = int(atoms.numbers.sum()) - charge_and_spin(atoms)[0]
+    n_exact = float(model.nuclear_charges(atoms.numbers).sum()) - charge_and_spin(atoms)[0]  # ECP cores excluded
     return Indicators(float(novelty[k]), k, float(electron_count(coefficients, model.auxbasis_, atoms.numbers) - n_exact))
 
 

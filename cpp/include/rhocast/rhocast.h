@@ -37,6 +37,17 @@ rhocast_status rhocast_predict(const rhocast_model* model, int n_atoms, const in
 rhocast_status rhocast_dipole(const rhocast_model* model, int n_atoms, const int* numbers, const double* positions,
                               double dipole[3]);
 
+/* Atomic polar tensors d mu / d R of that dipole (the analytic position gradients of the prediction and
+ * of the electron-count correction, as rhocast.gradients.dipole_derivatives), into the caller's buffer of
+ * n_atoms x 3 x 3 doubles: out[9 b + 3 x + y] = d mu_x / d R_{b, y}, in e (e Bohr per Bohr, the same
+ * number as e Angstrom per Angstrom). They sum over b to zero (a translation does not change the dipole).
+ * cell: 9 doubles, rows the lattice vectors (Bohr), or NULL; pbc: 3 flags, or NULL for a molecule.
+ * Molecules only (pbc NULL or all 0): the dipole of a periodic cell is not defined by its density, so
+ * pbc with any flag set is refused with RHOCAST_ERROR_INPUT and a message. */
+rhocast_status rhocast_dipole_derivatives(const rhocast_model* model, int n_atoms, const int* numbers,
+                                          const double* positions, const double* cell, const int* pbc,
+                                          double* out);
+
 #ifdef __cplusplus
 }
 #endif
