@@ -5,6 +5,8 @@ sum (which misses the ECP energy if V_ne lacks ECPscalar), the one Kohn-Sham ste
 accuracy of the light-molecule test (tests/test_kohn_sham.py), the valence electron count (26 of HI's 54),
 translations (origin independence) and central finite differences of the calculator's dipole.
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -174,3 +176,14 @@ def test_scf_guess_from_the_ecp_model(hi_model):
     assert from_model.e_tot == pytest.approx(from_minao.e_tot, abs=1e-8)
     assert 0 <= mf.energy_tot(dm0) - from_minao.e_tot < 1e-5
     assert cycles_model < cycles_minao
+
+
+
+def test_cell_models_count_the_valence_electrons_of_their_pseudopotential():
+    """A cell reference (GTH pseudopotential) fits the valence density: the model neutralises O with 6
+    electrons, not 8 (what the calculator's count correction and charges use)."""
+    np.testing.assert_array_equal(nuclear_charges([8, 1, 1, 11], pseudo="gth-pbe"), [6, 1, 1, 9])
+    model = DensityModel.load(Path(__file__).with_name("data") / "model_v1.h5")
+    np.testing.assert_array_equal(model.nuclear_charges([8, 1, 1]), [8, 1, 1])  # all-electron references
+    model.reference_settings_ = {**model.reference_settings_, "pseudo": "gth-pbe"}
+    np.testing.assert_array_equal(model.nuclear_charges([8, 1, 1]), [6, 1, 1])

@@ -7,7 +7,8 @@ basis is always used with the def2 ECPs it was optimised for. Everything downstr
 only: ``mol.nelectron`` and the fitted density count Z - n_core electrons per atom, the nuclei enter the
 dipole and the nuclear repulsion with the effective charges Z - n_core (``mol.atom_charges()``), and the
 one-electron Hamiltonian includes ``mol.intor("ECPscalar")`` (:func:`rhocast.integrals.nuclear_attraction`).
-Periodic cells use GTH pseudopotentials through ``pyscf.pbc`` instead (:mod:`rhocast.pbc`).
+Periodic cells use GTH pseudopotentials through ``pyscf.pbc`` instead (:mod:`rhocast.pbc`); their valence
+charges come from :func:`nuclear_charges` with ``pseudo``.
 """
 from __future__ import annotations
 
@@ -74,10 +75,24 @@ def core_electrons(numbers: Iterable[Union[int, np.integer]], basis) -> np.ndarr
     return np.array([n_core[z] for z in numbers], dtype=int)
 
 
-def nuclear_charges(numbers: Iterable[Union[int, np.integer]], basis=None) -> np.ndarray:
+@functools.lru_cache(maxsize=None)
+def _pseudo_valence_of(name: str, symbol: str) -> int:
+    """Valence electrons of the GTH pseudopotential ``name`` (e.g. 'gth-pbe') of element ``symbol``."""
+    from pyscf.pbc.gto import pseudo
+
+    return int(sum(pseudo.load(name, symbol)[0]))
+
+
+def nuclear_charges(numbers: Iterable[Union[int, np.integer]], basis=None, pseudo: Optional[str] = None) -> np.ndarray:
     """The charges (e) of the nuclei as the density of orbital ``basis`` sees them, per atom (n_atoms,)
-    float: Z - :func:`core_electrons` (PySCF's ``mol.atom_charges()``), Z when ``basis`` is None."""
+    float: Z - :func:`core_electrons` (PySCF's ``mol.atom_charges()``), Z when ``basis`` is None; with a
+    cell's GTH ``pseudo`` (name), its ionic charges (6 for O with gth-pbe): the valence density a cell's
+    reference fits."""
+    from ase.data import chemical_symbols
+
     numbers = np.asarray(list(numbers), dtype=int)
+    if pseudo is not None:
+        return np.array([_pseudo_valence_of(pseudo, chemical_symbols[z]) for z in numbers], dtype=float)
     if basis is None:
         return numbers.astype(float)
     return (numbers - core_electrons(numbers, basis)).astype(float)

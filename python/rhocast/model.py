@@ -616,12 +616,14 @@ class DensityModel:
 
     def nuclear_charges(self, numbers) -> np.ndarray:
         """The charges (e) that the predicted density neutralises, per atom (n_atoms,): Z minus the core
-        electrons of the ECP of the references' orbital basis (:func:`rhocast.ecp.nuclear_charges`; Z
-        for all-electron references and for cells, whose pseudopotentials :mod:`rhocast.pbc` handles)."""
+        electrons of the ECP of the references' orbital basis, or the ionic charges of the cells' GTH
+        pseudopotential (:func:`rhocast.ecp.nuclear_charges`; Z for all-electron references)."""
         from rhocast.ecp import nuclear_charges
 
         settings = self.reference_settings_
-        return nuclear_charges(numbers, None if settings.get("pseudo") else settings.get("basis"))
+        if settings.get("pseudo"):
+            return nuclear_charges(numbers, pseudo=settings["pseudo"])
+        return nuclear_charges(numbers, settings.get("basis"))
 
     def for_prediction(self, float32_features: bool = True) -> "DensityModel":
         """A copy that predicts the same densities from much smaller arrays: what a shipped model holds.
@@ -740,7 +742,10 @@ class DensityModel:
         if not hasattr(self, "weights_"):
             raise RuntimeError("the model is not fitted: call fit() or DensityModel.load()")
         ecp = [z for z, q in zip(self.species_, self.nuclear_charges(self.species_)) if q != z]
-        if ecp:  # the core's dipole and charges put the nuclei at Z: they would be wrong by the cores
+        if ecp and not self.reference_settings_.get("pseudo"):
+            # the core's dipole and charges put the nuclei at Z: they would be wrong by the cores. Cell
+            # models (GTH pseudopotentials) are exported for their coefficients; the C API refuses the
+            # dipole of a periodic structure
             from ase.data import chemical_symbols
 
             raise ValueError(f"the model's references use an ECP for {', '.join(chemical_symbols[z] for z in ecp)} "
