@@ -100,6 +100,28 @@ def test_numbers_are_those_before_the_integral_context(values):
         np.testing.assert_allclose(values[key], before[key], rtol=0, atol=tol, err_msg=key)
 
 
+@pytest.mark.parametrize("level", [0, 3])
+def test_grids_are_those_of_pyscf_build(level):
+    """The context's grids (one integer key per box instead of PySCF's row sort) have exactly the
+    points, weights, order and screening mask of PySCF's own ``Grids.build(with_non0tab=True)``, on a
+    molecule with atoms far outside the box grid's bounds in every direction and an alignment padding."""
+    from pyscf import dft
+
+    from rhocast.integrals import build_grids
+    from rhocast.structures import to_pyscf_mol
+
+    atoms = molecule("CH3CH2OH")
+    atoms.positions[:, 1] *= 3.0  # elongated: several boxes along each axis
+    mol = to_pyscf_mol(atoms, "def2-svp")
+    ours, theirs = dft.gen_grid.Grids(mol), dft.gen_grid.Grids(mol)
+    ours.level = theirs.level = level
+    build_grids(ours)
+    theirs.build(with_non0tab=True)
+    assert ours.weights.size % dft.gen_grid.ALIGNMENT_UNIT == 0
+    for name in ("coords", "weights", "atm_idx", "quadrature_weights", "non0tab"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name), err_msg=name)
+
+
 if __name__ == "__main__":
     np.savez(DATA, **all_values())
     print(f"wrote {DATA}", file=sys.stderr)

@@ -97,6 +97,33 @@ def test_screened_grid_pass_equals_the_dense_one(water_reference, xc):
     assert abs(_output_xc(context, mo_coeff, spins, xc, 2) - expected) < 1e-10
 
 
+def test_sparse_products_on_a_spread_out_system_equal_the_dense_ones():
+    """Two waters 12 Angstrom apart: most (point box, shell) pairs are screened out, so the orbital blocks
+    carry the mask and V_xc is contracted by PySCF's sparse products; they equal the unscreened dense
+    oracle, as the dense products do on the compact water above (where no block is sparse enough)."""
+    from pyscf import scf
+
+    from rhocast.density_fitting import fit_density
+    from rhocast.integrals import IntegralContext
+    from rhocast.kohn_sham import _xc_on_grid
+    from rhocast.structures import to_pyscf_mol
+
+    atoms = molecule("H2O")
+    far = molecule("H2O")
+    far.translate([12.0, 0.0, 0.0])
+    atoms += far
+    mol = to_pyscf_mol(atoms, KS["basis"])
+    context = IntegralContext.of(mol, KS["auxbasis"], max_memory_mb=20.0)
+    assert all(mask is not None for _, mask, _, _, _ in context.orbital_blocks(2, 1))
+    compact = IntegralContext.of(to_pyscf_mol(molecule("H2O"), KS["basis"]), KS["auxbasis"], max_memory_mb=20.0)
+    assert all(mask is None for _, mask, _, _, _ in compact.orbital_blocks(2, 1))
+    c = fit_density(mol, context.auxmol, scf.RHF(mol).get_init_guess(key="minao"), context=context)
+    vxc, exc, vrho = _xc_on_grid(context, c, "pbe", 2)
+    dense = _dense_xc_pass(mol, context.auxmol, c, "pbe", context.grids(2))
+    np.testing.assert_allclose(vxc, dense[0], rtol=0, atol=1e-10)
+    assert abs(exc - dense[1]) < 1e-10 and abs(vrho - dense[2]) < 1e-10
+
+
 def _core_hamiltonian_orbitals(mol, vxc):
     """Orbitals of T + V_ne + V_xc: an output-like density matrix for the xc energy's check."""
     import scipy.linalg
