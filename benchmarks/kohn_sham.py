@@ -15,6 +15,8 @@ contraction), diagonalisation, output energy (Hartree and xc energies of the out
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from collections import defaultdict
 from contextlib import ExitStack
@@ -33,6 +35,7 @@ from rhocast.scf_guess import guess_from_density
 QM9 = Path(__file__).resolve().parents[2] / "shared" / "data" / "qm9_test_150.xyz"  # as benchmarks/qm9.py
 SETTINGS = ReferenceSettings(xc="pbe", basis="def2-svp", auxbasis="def2-universal-jkfit", grid_level=3,
                              conv_tol=1e-8).resolved()
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 STAGES = ("grid", "collocation", "xc", "J", "diagonalisation", "output energy", "Newton")
 
 
@@ -93,15 +96,20 @@ def main() -> None:
     parser.add_argument("--qm9", type=Path, default=QM9, help="QM9 geometries (extended xyz)")
     parser.add_argument("--waters", type=int, nargs="*", default=[8], help="water cluster sizes")
     args = parser.parse_args()
+    if any(os.environ.get(k) != v for k, v in ONE_THREAD.items()):
+        # one thread for the SCF and the step alike (the fractions compare like with like), set before
+        # numpy and PySCF start their thread pools: the script restarts itself with it
+        os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **ONE_THREAD})
     molecules = [a for a in read(args.qm9, ":") if (a.numbers > 1).sum() == 9][:args.n_qm9]
     systems = [(f"QM9 {a.info.get('qm9_index')} ({a.get_chemical_formula()})", a) for a in molecules]
     systems += [(f"(H2O){n}", sources.water_clusters(1, n_molecules=n, seed=0, equilibration_ps=0.1)[0])
                 for n in args.waters]
-    results = []
+    results, load = [], [os.getloadavg()[0]]
     for name, atoms in systems:
         results.append(measure(name, atoms))
         r = results[-1]
         print(name, {k: (v[0] if isinstance(v, tuple) else v) for k, v in r.items()}, flush=True)
+        load.append(os.getloadavg()[0])
     header = ["system", "atoms", "nao", "naux", "SCF (s)", "cycles", "run", "total (s)", "/ SCF", "/ cycle"]
     header += list(STAGES) + ["E - E exact (Ha)"]
     rows = []
@@ -119,7 +127,8 @@ def main() -> None:
             "'/ SCF': fraction of the SCF wall time from minao; '/ cycle': in SCF cycles (SCF time / cycles). "
             "Stage times in s; 'xc' includes the step's collocation, 'Newton' its coarse-grid collocation "
             "(both also counted under 'collocation'). 'E - E exact': KS energy of the output density with the "
-            "fitted Hartree energy minus the exact one (the fitted path's approximation).\n\n" + markdown_table(header, rows))
+            "fitted Hartree energy minus the exact one (the fitted path's approximation). "
+            f"Load average (1 min) {min(load):.1f}-{max(load):.1f} during the run.\n\n" + markdown_table(header, rows))
     record("Kohn-Sham step and SCF guess by stage (issue 19)", body)
 
 
