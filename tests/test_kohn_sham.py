@@ -47,6 +47,24 @@ def test_fitted_hartree_energy_is_a_close_lower_bound(water_reference):
     assert fitted.output_energies["xc"] == pytest.approx(exact.output_energies["xc"], abs=1e-10)
 
 
+def test_output_xc_on_a_coarser_grid_is_an_opt_in_approximation(water_reference):
+    """``output_grid_level`` moves only the output density's xc energy, by the coarser grid's error
+    (level 1 against 3 on water: small but not zero); the step's own level gives the default numbers;
+    a level PySCF does not have is an error that names the argument."""
+    atoms, ref = water_reference
+    default = kohn_sham_step(atoms, ref["coefficients"], **KS, fitted_hartree=True)
+    same = kohn_sham_step(atoms, ref["coefficients"], **KS, fitted_hartree=True, output_grid_level=3)
+    coarse = kohn_sham_step(atoms, ref["coefficients"], **KS, fitted_hartree=True, output_grid_level=1)
+    assert same.total_energy == default.total_energy
+    shift = coarse.output_energies["xc"] - default.output_energies["xc"]
+    assert 1e-7 < abs(shift) < 1e-3
+    assert coarse.total_energy - default.total_energy == pytest.approx(shift, abs=1e-12)
+    assert coarse.harris_foulkes == default.harris_foulkes
+    for bad in (10, -1, 1.5, True):
+        with pytest.raises(ValueError, match="output_grid_level must be a PySCF grid level 0-9"):
+            kohn_sham_step(atoms, ref["coefficients"], **KS, output_energies=True, output_grid_level=bad)
+
+
 def _dense_xc_pass(mol, auxmol, coefficients, xc, grids):
     """The grid pass before issue 19, as the oracle: every auxiliary function and orbital on every point
     (no screening), rho = phi @ c, V_xc = sum_g w v_xc chi chi (+ GGA terms) by dense products."""
