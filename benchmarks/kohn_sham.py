@@ -4,9 +4,8 @@ For each molecule (QM9 molecules with 9 heavy atoms from ../shared/data/qm9_test
 PBE/def2-SVP, def2-universal-jkfit, grid level 3, in one run at the same settings: the PySCF SCF from minao
 (wall time, cycles), the Kohn-Sham step with the output-density energy (exact four-centre path and the
 fitted-Hartree path, and that path with the opt-in coarse output-energy grid), and the SCF guess
-(step + Newton). The input density is the Coulomb fit of the minao
-density (a stand-in for a prediction: the cost does not depend on the density; the model's own prediction
-time is not included). Stages: grid, collocation (compiled core: the input density on the step's grid,
+(step + Newton). The input density is the Coulomb fit of the minao density (a stand-in for a prediction:
+the cost does not depend on the density; the model's own prediction time is not included). Stages: grid, collocation (compiled core: the input density on the step's grid,
 the auxiliary functions of the Newton kernel), xc (the whole xc pass of the input density, its
 collocation included: orbitals on the grid, eval_xc_eff, V_xc matrix), J (three-centre integrals and
 contraction), diagonalisation, output energy (Hartree and xc energies of the output density), Newton.
