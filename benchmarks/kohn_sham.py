@@ -41,7 +41,8 @@ STAGES = ("grid", "collocation", "xc", "J", "diagonalisation", "output energy", 
 
 
 def timed_stages(run):
-    """Wall time of ``run()``, of its stages (s), by wrapping the functions that do them, and its result."""
+    """Wall time of ``run()``, of its stages (s), by wrapping the functions that do them, its result and
+    its CPU time (s; one thread, so the CPU time is what the other jobs on the machine cannot stretch)."""
     times = defaultdict(float)
 
     def wrap(owner, name, stage):
@@ -65,10 +66,10 @@ def timed_stages(run):
                                    (kohn_sham, "_output_xc", "output energy"),
                                    (response, "newton_density_matrix", "Newton")):
             stack.enter_context(wrap(owner, name, stage))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = run()
-        total = time.perf_counter() - t0
-    return total, dict(times), result
+        total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return total, dict(times), result, cpu
 
 
 def measure(name: str, atoms) -> dict:
@@ -87,9 +88,9 @@ def measure(name: str, atoms) -> dict:
     out["guess"] = timed_stages(lambda: guess_from_density(guess, c, SETTINGS.auxbasis))
     cycles = []
     mf.callback = lambda env: cycles.append(env["cycle"])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     mf.kernel()
-    out["scf"], out["cycles"] = time.perf_counter() - t0, len(cycles)
+    out["scf"], out["scf_cpu"], out["cycles"] = time.perf_counter() - t0, time.process_time() - c0, len(cycles)
     return out
 
 
@@ -113,22 +114,24 @@ def main() -> None:
         r = results[-1]
         print(name, {k: (v[0] if isinstance(v, tuple) else v) for k, v in r.items()}, flush=True)
         load.append(os.getloadavg()[0])
-    header = ["system", "atoms", "nao", "naux", "SCF (s)", "cycles", "run", "total (s)", "/ SCF", "/ cycle"]
+    header = ["system", "atoms", "nao", "naux", "SCF (s)", "cycles", "run", "total (s)", "/ SCF", "/ cycle",
+              "CPU / SCF CPU"]
     header += list(STAGES) + ["E - E exact (Ha)"]
     rows = []
     for r in results:
         per_cycle = r["scf"] / r["cycles"]
         for run in ("exact", "fitted", "coarse", "guess"):
-            total, stages, result = r[run]
+            total, stages, result, cpu = r[run]
             label = {"exact": "step + exact output energy", "fitted": "step + fitted-Hartree output energy",
                      "coarse": f"as fitted, output xc on grid level {COARSE_OUTPUT_LEVEL} (opt-in)",
                      "guess": "SCF guess (step + Newton)"}[run]
             rows.append([r["name"], r["atoms"], r["nao"], r["naux"], r["scf"], r["cycles"], label, total,
-                         total / r["scf"], total / per_cycle] + [stages.get(s, 0.0) for s in STAGES]
+                         total / r["scf"], total / per_cycle, cpu / r["scf_cpu"]] + [stages.get(s, 0.0) for s in STAGES]
                         + [result.total_energy - r["exact"][2].total_energy if run in ("fitted", "coarse") else ""])
     body = ("PBE/def2-SVP, def2-universal-jkfit, grid level 3, conv_tol 1e-8, one thread "
             "(OMP_NUM_THREADS=1). Input density: the Coulomb fit of minao (prediction time not included). "
-            "'/ SCF': fraction of the SCF wall time from minao; '/ cycle': in SCF cycles (SCF time / cycles). "
+            "'/ SCF': fraction of the SCF wall time from minao; '/ cycle': in SCF cycles (SCF time / cycles); "
+            "'CPU / SCF CPU': the same fraction in CPU time (one thread: what the other jobs cannot stretch). "
             "Stage times in s; 'xc' includes the step's collocation, 'Newton' its coarse-grid collocation "
             "(both also counted under 'collocation'). 'E - E exact': KS energy of the output density with the "
             "fitted Hartree energy minus the exact one (the fitted path's approximation; with the opt-in coarse "
