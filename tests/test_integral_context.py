@@ -100,6 +100,55 @@ def test_numbers_are_those_before_the_integral_context(values):
         np.testing.assert_allclose(values[key], before[key], rtol=0, atol=tol, err_msg=key)
 
 
+def test_three_centre_integrals_are_computed_once_per_structure():
+    """The step's J, its fitted output Hartree energy and the Newton step of the SCF guess share one
+    (mu nu|P) build (counted at PySCF's aux_e2, through which every three-centre batch goes)."""
+    from unittest import mock
+
+    from pyscf import dft
+    from pyscf.df import incore
+
+    from rhocast.basis import AuxiliaryBasis
+    from rhocast.density_fitting import fit_density
+    from rhocast.kohn_sham import kohn_sham_step
+    from rhocast.scf_guess import guess_from_density
+    from rhocast.structures import to_pyscf_mol
+
+    atoms = molecule("H2O")
+    mol = to_pyscf_mol(atoms, KS["basis"])
+    auxmol = AuxiliaryBasis(KS["auxbasis"], {1, 8}).make_auxmol(mol)
+    c = fit_density(mol, auxmol, dft.RKS(mol).get_init_guess(key="minao"))
+    with mock.patch.object(incore, "aux_e2", wraps=incore.aux_e2) as builds:
+        kohn_sham_step(atoms, c, **{**KS, "grid_level": 1}, fitted_hartree=True)
+        assert builds.call_count == 1
+        mf = dft.RKS(mol)
+        mf.xc, mf.grids.level = KS["xc"], 1
+        guess_from_density(mf, c, KS["auxbasis"])
+        assert builds.call_count == 2
+
+
+@pytest.mark.parametrize("level", [0, 3])
+def test_grids_are_those_of_pyscf_build(level):
+    """The context's grids (one integer key per box instead of PySCF's row sort) have exactly the
+    points, weights, order and screening mask of PySCF's own ``Grids.build(with_non0tab=True)``, on a
+    molecule with atoms far outside the box grid's bounds in every direction and an alignment padding."""
+    from pyscf import dft
+
+    from rhocast.integrals import build_grids
+    from rhocast.structures import to_pyscf_mol
+
+    atoms = molecule("CH3CH2OH")
+    atoms.positions[:, 1] *= 3.0  # elongated: several boxes along each axis
+    mol = to_pyscf_mol(atoms, "def2-svp")
+    ours, theirs = dft.gen_grid.Grids(mol), dft.gen_grid.Grids(mol)
+    ours.level = theirs.level = level
+    build_grids(ours)
+    theirs.build(with_non0tab=True)
+    assert ours.weights.size % dft.gen_grid.ALIGNMENT_UNIT == 0
+    for name in ("coords", "weights", "atm_idx", "quadrature_weights", "non0tab"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name), err_msg=name)
+
+
 if __name__ == "__main__":
     np.savez(DATA, **all_values())
     print(f"wrote {DATA}", file=sys.stderr)

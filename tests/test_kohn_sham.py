@@ -47,6 +47,24 @@ def test_fitted_hartree_energy_is_a_close_lower_bound(water_reference):
     assert fitted.output_energies["xc"] == pytest.approx(exact.output_energies["xc"], abs=1e-10)
 
 
+def test_output_xc_on_a_coarser_grid_is_an_opt_in_approximation(water_reference):
+    """``output_grid_level`` moves only the output density's xc energy, by the coarser grid's error
+    (level 1 against 3 on water: small but not zero); the step's own level gives the default numbers;
+    a level PySCF does not have is an error that names the argument."""
+    atoms, ref = water_reference
+    default = kohn_sham_step(atoms, ref["coefficients"], **KS, fitted_hartree=True)
+    same = kohn_sham_step(atoms, ref["coefficients"], **KS, fitted_hartree=True, output_grid_level=3)
+    coarse = kohn_sham_step(atoms, ref["coefficients"], **KS, fitted_hartree=True, output_grid_level=1)
+    assert same.total_energy == default.total_energy
+    shift = coarse.output_energies["xc"] - default.output_energies["xc"]
+    assert 1e-7 < abs(shift) < 1e-3
+    assert coarse.total_energy - default.total_energy == pytest.approx(shift, abs=1e-12)
+    assert coarse.harris_foulkes == default.harris_foulkes
+    for bad in (10, -1, 1.5, True):
+        with pytest.raises(ValueError, match="output_grid_level must be a PySCF grid level 0-9"):
+            kohn_sham_step(atoms, ref["coefficients"], **KS, output_energies=True, output_grid_level=bad)
+
+
 def _dense_xc_pass(mol, auxmol, coefficients, xc, grids):
     """The grid pass before issue 19, as the oracle: every auxiliary function and orbital on every point
     (no screening), rho = phi @ c, V_xc = sum_g w v_xc chi chi (+ GGA terms) by dense products."""
@@ -95,6 +113,33 @@ def test_screened_grid_pass_equals_the_dense_one(water_reference, xc):
     spins = np.array([mo_occ > 0, np.arange(mol.nao) < mol.nelectron // 2 - 1], dtype=float)  # a cation
     expected = ni.nr_uks(mol, context.grids(2), xc, np.array([(mo_coeff * o) @ mo_coeff.T for o in spins]))[1]
     assert abs(_output_xc(context, mo_coeff, spins, xc, 2) - expected) < 1e-10
+
+
+def test_sparse_products_on_a_spread_out_system_equal_the_dense_ones():
+    """Two waters 12 Angstrom apart: most (point box, shell) pairs are screened out, so the orbital blocks
+    carry the mask and V_xc is contracted by PySCF's sparse products; they equal the unscreened dense
+    oracle, as the dense products do on the compact water above (where no block is sparse enough)."""
+    from pyscf import scf
+
+    from rhocast.density_fitting import fit_density
+    from rhocast.integrals import IntegralContext
+    from rhocast.kohn_sham import _xc_on_grid
+    from rhocast.structures import to_pyscf_mol
+
+    atoms = molecule("H2O")
+    far = molecule("H2O")
+    far.translate([12.0, 0.0, 0.0])
+    atoms += far
+    mol = to_pyscf_mol(atoms, KS["basis"])
+    context = IntegralContext.of(mol, KS["auxbasis"], max_memory_mb=20.0)
+    assert all(mask is not None for _, mask, _, _, _ in context.orbital_blocks(2, 1))
+    compact = IntegralContext.of(to_pyscf_mol(molecule("H2O"), KS["basis"]), KS["auxbasis"], max_memory_mb=20.0)
+    assert all(mask is None for _, mask, _, _, _ in compact.orbital_blocks(2, 1))
+    c = fit_density(mol, context.auxmol, scf.RHF(mol).get_init_guess(key="minao"), context=context)
+    vxc, exc, vrho = _xc_on_grid(context, c, "pbe", 2)
+    dense = _dense_xc_pass(mol, context.auxmol, c, "pbe", context.grids(2))
+    np.testing.assert_allclose(vxc, dense[0], rtol=0, atol=1e-10)
+    assert abs(exc - dense[1]) < 1e-10 and abs(vrho - dense[2]) < 1e-10
 
 
 def _core_hamiltonian_orbitals(mol, vxc):
