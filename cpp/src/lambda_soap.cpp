@@ -382,15 +382,23 @@ double LambdaSoap::squared_norm(int lambda, const std::vector<Eigen::MatrixXd>& 
 
 std::vector<Eigen::MatrixXd> LambdaSoap::center_features(int i, const std::vector<int>& numbers,
                                                          const Neighborhoods& env,
-                                                         const ColumnSelection* selected) const {
+                                                         const ColumnSelection* selected,
+                                                         const std::vector<bool>* lambdas) const {
     const auto& s = settings_;
     const int L = s.max_angular, N = s.max_radial, Q = static_cast<int>(s.species.size()) * N;
+    if (lambdas && static_cast<int>(lambdas->size()) != s.max_lambda + 1)
+        throw std::invalid_argument("center_features: `lambdas` needs one flag per lambda = 0.." +
+                                    std::to_string(s.max_lambda));
     const std::vector<Eigen::MatrixXd> coef = expansion(i, numbers, env);
     // p(q1, q2) = sum_{m1 m2} C_{m1 m2} c1(q1, m1) c2(q2, m2) with the sparse C: t = c1 C (Q x (2 l2 + 1)),
     // then p = t c2^T, in plain loops (these matrices are too small for Eigen's GEMM to pay off).
     std::vector<double> t(Q * (2 * L + 1)), prod(Q * Q);
     std::vector<Eigen::MatrixXd> out(s.max_lambda + 1), gram;
     for (int lam = 0; lam <= s.max_lambda; ++lam) {
+        if (lambdas && !(*lambdas)[lam]) {
+            out[lam].resize(2 * lam + 1, 0);
+            continue;
+        }
         if (selected && !(*selected)[lam].empty()) {
             // Only the kept columns; the norm over all columns from the Gram matrices G_l = c_l^T c_l.
             if (gram.empty())

@@ -77,6 +77,9 @@ DensityPredictor::DensityPredictor(ModelData model) : model_(std::move(model)), 
         }
     }
     n_weights_ = start;
+    needed_lambdas_.resize(blocks_.size());
+    for (std::size_t s = 0; s < blocks_.size(); ++s)
+        for (const Block& b : blocks_[s]) needed_lambdas_[s].push_back(b.lambda == 0 || !b.weight_start.empty());
     if (model_.weights.size() != 0) set_weights(model_.weights);
 }
 
@@ -98,6 +101,7 @@ void DensityPredictor::update_projected_weights() {
             const Eigen::MatrixXd& f = model_.species[s].sparse_features[b.lambda];
             const int width = 2 * b.lambda + 1, n_sparse = static_cast<int>(f.rows()) / width;
             const int n_cols = static_cast<int>(f.cols()), n_shells = static_cast<int>(b.weight_start.size());
+            b.through_kernel = n_shells >= width * width;
             b.environment_weights.resize(n_sparse, static_cast<long>(n_cols) * n_shells);
             for (int j = 0; j < n_sparse; ++j) {
                 const Eigen::MatrixXd t =
@@ -137,13 +141,12 @@ std::vector<int> DensityPredictor::offsets(const std::vector<int>& numbers) cons
 
 int DensityPredictor::n_coefficients(const std::vector<int>& numbers) const { return offsets(numbers).back(); }
 
-Eigen::MatrixXd DensityPredictor::kernel(const SpeciesModel& sm, const std::vector<Eigen::MatrixXd>& feats,
-                                         int lambda) const {
-    Eigen::MatrixXd k = feats[lambda] * sm.sparse_features[lambda].transpose();  // (2 lam + 1) x M (2 lam + 1)
+Eigen::MatrixXd DensityPredictor::kernel(const SpeciesModel& sm, const Eigen::MatrixXd& feats,
+                                         const Eigen::RowVectorXd& scales, int lambda) const {
+    Eigen::MatrixXd k = feats * sm.sparse_features[lambda].transpose();  // (2 lam + 1) x M (2 lam + 1)
     if (model_.zeta != 1.0) {
-        const Eigen::RowVectorXd k0 = environment_scales(sm, feats[0]);
         const int w = 2 * lambda + 1;
-        for (long j = 0; j < k0.size(); ++j) k.middleCols(j * w, w) *= k0[j];
+        for (long j = 0; j < scales.size(); ++j) k.middleCols(j * w, w) *= scales[j];
     }
     return k;
 }
@@ -183,13 +186,19 @@ Eigen::VectorXd DensityPredictor::predict(const std::vector<int>& numbers,
         std::vector<std::vector<Eigen::MatrixXd>> feats(n);
         Eigen::MatrixXd scales(n, sm.sparse_features[0].rows());
         for (int r = 0; r < n; ++r) {
-            feats[r] = soap_.center_features(atoms[r], numbers, env, &model_.selected);
+            feats[r] = soap_.center_features(atoms[r], numbers, env, &model_.selected, &needed_lambdas_[s]);
             scales.row(r) = environment_scales(sm, feats[r][0]);
         }
         std::vector<std::vector<Eigen::MatrixXd>> per_lambda(n, std::vector<Eigen::MatrixXd>(blocks.size()));
         Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> summed;
         for (const auto& b : blocks) {
             if (b.weight_start.empty()) continue;
+            if (b.through_kernel) {
+                for (int r = 0; r < n; ++r)
+                    per_lambda[r][b.lambda].noalias() =
+                        kernel(sm, feats[r][b.lambda], scales.row(r), b.lambda) * b.projected_weights;
+                continue;
+            }
             summed.noalias() = scales * b.environment_weights;  // row r: sum_j k_rj T_j
             const int n_shells = static_cast<int>(b.weight_start.size());
             const long n_cols = b.environment_weights.cols() / n_shells;
@@ -300,10 +309,12 @@ ProjectedKernels DensityPredictor::projected_kernels(const std::vector<int>& num
 #pragma omp parallel for schedule(dynamic, 1)
     for (long a = 0; a < static_cast<long>(numbers.size()); ++a) {
         const SpeciesModel& sm = species_model(numbers[a]);
-        const auto feats = soap_.center_features(static_cast<int>(a), numbers, env, &model_.selected);
+        const int s = species_index_[numbers[a]];
+        const auto feats = soap_.center_features(static_cast<int>(a), numbers, env, &model_.selected, &needed_lambdas_[s]);
+        const Eigen::RowVectorXd scales = environment_scales(sm, feats[0]);
         int k = first_psi[a];
-        for (const auto& b : blocks_[species_index_[numbers[a]]])
-            if (!b.weight_start.empty()) out.psi[k++] = kernel(sm, feats, b.lambda) * sm.projectors[b.lambda];
+        for (const auto& b : blocks_[s])
+            if (!b.weight_start.empty()) out.psi[k++] = kernel(sm, feats[b.lambda], scales, b.lambda) * sm.projectors[b.lambda];
     }
     return out;
 }

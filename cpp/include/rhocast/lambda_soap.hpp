@@ -74,9 +74,12 @@ public:
     Neighborhoods neighborhoods(const std::vector<int>& numbers, const Eigen::Ref<const Eigen::MatrixXd>& positions,
                                 const Eigen::Matrix3d* cell) const;
     // Features of centre i, one (2 lambda + 1) x n_columns block per lambda: the columns `selected[lambda]`
-    // (all when `selected` is null or the list is empty), normalised over *all* columns. Thread-safe.
+    // (all when `selected` is null or the list is empty), normalised over *all* columns. With `lambdas`,
+    // only the lambdas it flags are computed, the others are left (2 lambda + 1) x 0 (a species without
+    // shells of some l needs no features of lambda = l). Thread-safe.
     std::vector<Eigen::MatrixXd> center_features(int i, const std::vector<int>& numbers, const Neighborhoods& env,
-                                                 const ColumnSelection* selected = nullptr) const;
+                                                 const ColumnSelection* selected = nullptr,
+                                                 const std::vector<bool>* lambdas = nullptr) const;
 
     // center_features() with the analytic derivatives: density coefficients through the splined radial
     // integrals, the solid harmonics and the cutoff function, then the CG products and the norm (over all

@@ -12,11 +12,13 @@
 //   K_i = (p_i^lambda S^T) .* (p_i^0 . s_j^0)^(zeta - 1)      (2 lambda + 1) x M (2 lambda + 1)
 //   Psi_i = K_i V_{Z, lambda}                                  (2 lambda + 1) x D   (projected kernel)
 //   c_{i, shell (l = lambda, n)} = baseline + Psi_i w_{Z, lambda, n}
-// predict() never forms K_i: with k_ij = (p_i^0 . s_j^0)^(zeta - 1) and the model-constant
-// T_j = sum_nu s_{j nu}^T [V w]_{j nu} (F x n_shells), c_i^lambda = p_i^lambda sum_j k_ij T_j, and the
-// sum over j is one GEMM (k of a chunk of atoms of one species) x (T_j stacked), M F n_shells per atom
-// instead of (2 lambda + 1)^2 M F. Chunks are fixed (kChunk atoms of a species in atom order), so the
-// arithmetic does not depend on the thread count.
+// predict() takes the cheaper of two orders per (species, lambda). With k_ij = (p_i^0 . s_j^0)^(zeta - 1)
+// and the model-constant T_j = sum_nu s_{j nu}^T [V w]_{j nu} (F x n_shells), c_i^lambda =
+// p_i^lambda sum_j k_ij T_j, the sum over j one GEMM (k of a chunk of atoms of one species) x (T_j
+// stacked): M F n_shells per atom. When n_shells >= (2 lambda + 1)^2 (lambda = 0 with several shells)
+// c_i^lambda = K_i [V w] costs (2 lambda + 1)^2 M (F + n_shells) instead. Chunks are fixed (kChunk atoms
+// of a species in atom order), so the arithmetic does not depend on the thread count. Features are
+// computed only for the lambdas a species has shells of (and lambda = 0).
 // Weight blocks (Z, lambda, n) follow species (ascending), lambda (ascending), n (basis order).
 #pragma once
 
@@ -127,16 +129,19 @@ private:
         std::vector<int> weight_start;  // per shell of this l in basis order
         int size = 0;                   // D
         Eigen::MatrixXd projected_weights;  // V [w_n ...], (M (2 lambda + 1)) x n_shells(lambda)
-        // Row j: T_j (F x n_shells, column-major) flattened, M x (F n_shells); see the top of this file.
+        bool through_kernel = false;        // predict() forms K_i (n_shells >= (2 lambda + 1)^2)
+        // Row j: T_j (F x n_shells, column-major) flattened, M x (F n_shells); see the top of this file
+        // (coefficient_gradients uses it for every block).
         Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> environment_weights;
     };
-    static constexpr int kChunk = 16;  // atoms of one species per kernel GEMM
+    static constexpr int kChunk = 128;  // atoms of one species per kernel GEMM (amortises packing T)
     const SpeciesModel& species_model(int z) const;
     // Neighbours for the descriptor (positions and cell converted to Angstrom); checks pbc.
     Neighborhoods neighborhoods(const std::vector<int>& numbers, const Eigen::Ref<const Eigen::MatrixXd>& positions,
                                 const Eigen::Matrix3d& cell, const std::array<bool, 3>& pbc) const;
-    // K_i of one atom and lambda, from its features of every lambda.
-    Eigen::MatrixXd kernel(const SpeciesModel& sm, const std::vector<Eigen::MatrixXd>& feats, int lambda) const;
+    // K_i of one atom and lambda from its features of that lambda and its k_ij (environment_scales).
+    Eigen::MatrixXd kernel(const SpeciesModel& sm, const Eigen::MatrixXd& feats, const Eigen::RowVectorXd& scales,
+                           int lambda) const;
     // k_ij = (p_i^0 . s_j^0)^(zeta - 1) of one atom, 1 x M.
     Eigen::RowVectorXd environment_scales(const SpeciesModel& sm, const Eigen::MatrixXd& feats0) const;
     std::vector<int> offsets(const std::vector<int>& numbers) const;
@@ -146,6 +151,7 @@ private:
     LambdaSoap soap_;
     std::vector<int> species_index_;        // Z -> index into model_.species, -1 when absent
     std::vector<std::vector<Block>> blocks_;  // [species][lambda]
+    std::vector<std::vector<bool>> needed_lambdas_;  // [species][lambda]: lambda = 0 or a shell of l = lambda
     int n_weights_ = 0;
 };
 
