@@ -19,15 +19,9 @@ from _record import record
 from qm9 import CACHE, TEST_SET, energy_report, test_set_energies
 from rhocast import plots
 from rhocast.dataset import Dataset
-from rhocast.model import DensityModel
-from rhocast.pretrained_models import pretrained
+from rhocast.pretrained_models import load_model
 
 FIGURES = Path(__file__).with_name("figures")
-
-
-def load(name: str) -> DensityModel:
-    """A model file, or the name of a shipped model."""
-    return DensityModel.load(name) if Path(name).expanduser().is_file() else pretrained(name)
 
 
 def main() -> None:
@@ -35,7 +29,7 @@ def main() -> None:
     p.add_argument("model", help="model file or shipped model name")
     p.add_argument("--n-test", type=int, default=None, help="only the first N test molecules")
     args = p.parse_args()
-    model = load(args.model)
+    model = load_model(args.model)
     test = Dataset(TEST_SET.with_suffix(".h5"))
     known = set(model.species_)
     indices = [int(i) for i in test.indices()[:args.n_test] if set(test.atoms(int(i)).numbers) <= known]

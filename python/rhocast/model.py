@@ -741,11 +741,12 @@ class DensityModel:
         C++ predictions equal :meth:`predict` to rounding."""
         if not hasattr(self, "weights_"):
             raise RuntimeError("the model is not fitted: call fit() or DensityModel.load()")
-        ecp = [z for z, q in zip(self.species_, self.nuclear_charges(self.species_)) if q != z]
-        if ecp and not self.reference_settings_.get("pseudo"):
-            # the core's dipole and charges put the nuclei at Z: they would be wrong by the cores. Cell
-            # models (GTH pseudopotentials) are exported for their coefficients; the C API refuses the
-            # dipole of a periodic structure
+        # Molecular ECPs only: the core's dipole and charges put the nuclei at Z, wrong by the cores. Cell
+        # models (GTH pseudopotentials) are exported for their coefficients; the C API refuses the dipole
+        # of a periodic structure.
+        molecular = not self.reference_settings_.get("pseudo")
+        ecp = [z for z, q in zip(self.species_, self.nuclear_charges(self.species_)) if q != z] if molecular else []
+        if ecp:
             from ase.data import chemical_symbols
 
             raise ValueError(f"the model's references use an ECP for {', '.join(chemical_symbols[z] for z in ecp)} "
